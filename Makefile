@@ -1,0 +1,52 @@
+# camposer: two commands on a fresh machine.
+#   make demo   create .venv, install everything, run the main job on the synthetic building
+#   make test   same set-up, then the test suite
+# A second run reuses .venv (reinstalls only when setup.py / setup.cfg / package.xml change).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.camposer-installed
+PREFIX := $(abspath $(VENV))
+SHARE  := $(VENV)/share/camposer
+PYTEST_ARGS ?= -n 2
+DEMO_OUT ?= demo_output
+
+# What ROS 2 needs at run time (also set by test/conftest.py for direct pytest runs).
+export AMENT_PREFIX_PATH := $(PREFIX)$(if $(AMENT_PREFIX_PATH),:$(AMENT_PREFIX_PATH))
+export ROS_LOG_DIR ?= $(abspath $(VENV))/ros_log
+export FASTDDS_BUILTIN_TRANSPORTS ?= LARGE_DATA
+export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
+export MPLBACKEND ?= Agg
+
+.PHONY: all install test demo bench clean-venv
+
+all: test
+
+install: $(STAMP)
+
+$(STAMP): setup.py setup.cfg package.xml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=70" wheel
+	$(PY) -m pip install --quiet -e ".[ros,dev]"
+	@# pip's editable install skips data_files: link the share files and the ament index
+	@# marker into the venv so get_package_share_directory('camposer') works.
+	mkdir -p $(SHARE) $(VENV)/share/ament_index/resource_index/packages
+	ln -sfn $(abspath launch) $(SHARE)/launch
+	ln -sfn $(abspath config) $(SHARE)/config
+	ln -sfn $(abspath rviz) $(SHARE)/rviz
+	ln -sfn $(abspath package.xml) $(SHARE)/package.xml
+	touch $(VENV)/share/ament_index/resource_index/packages/camposer
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/camposer demo --out $(DEMO_OUT)
+
+bench: $(STAMP)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

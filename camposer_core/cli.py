@@ -1,0 +1,65 @@
+"""The ``camposer`` command line.
+
+Each feature module contributes its subcommands through a ``register(subparsers)`` function
+listed in :data:`COMMAND_MODULES`. ``register`` must stay cheap (no torch/pycolmap imports at
+module level) so that ``camposer --help`` answers instantly; handlers import what they need.
+A handler is stored as ``func`` on its parser and returns an exit code (``int``) or ``None``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from . import __version__
+
+# Modules providing ``register(subparsers)``, in the order their commands appear in --help.
+COMMAND_MODULES: list[str] = []
+
+
+class UserError(Exception):
+    """An error caused by the user's input (bad file, bad option): printed without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="camposer",
+        description=(
+            "Camera localization in a known building: map it from a walkthrough video, "
+            "learn to localize, and run it on a ROS 2 robot."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"camposer {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0 if args.command is None else 2
+    try:
+        code = func(args)
+    except (UserError, FileNotFoundError, ValueError) as exc:
+        print(f"camposer {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

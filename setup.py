@@ -1,0 +1,73 @@
+"""camposer: camera pose localization in a known building, as a ROS 2 (ament_python) package.
+
+Builds with ``colcon build`` on a ROS 2 Jazzy/Kilted machine and installs with ``pip install .``
+in a virtualenv (extras: ``ros`` = PyPI ROS 2 Kilted wheels for machines without ROS,
+``dev`` = test tools).
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "camposer"
+
+# The PyPI ROS 2 Kilted wheels, all from one release. Not needed on a machine with a ROS install.
+ROS_WHEELS = [
+    "ros-rclpy[fastrtps]==9.1.2",
+    "ros-rmw-fastrtps-cpp==9.3.3",
+    "ros-std-msgs==5.5.1",
+    "ros-sensor-msgs==5.5.1",
+    "ros-geometry-msgs==5.5.1",
+    "ros-nav-msgs==5.5.1",
+    "ros-visualization-msgs==5.5.1",
+    "ros-std-srvs==5.5.1",
+    "ros-diagnostic-msgs==5.5.1",
+]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Camera localization in a known building: SfM mapping, pose regression, ROS 2 nodes",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["camposer_core", "camposer_core.*", "camposer_ros", "camposer_ros.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
+    ],
+    install_requires=[
+        "numpy>=1.26",
+        "scipy>=1.11",
+        "opencv-python-headless>=4.8",
+        "pyyaml>=6",
+        "matplotlib>=3.8",
+        "tqdm>=4.66",
+        "pillow>=10",
+        "imageio-ffmpeg>=0.5",
+        "pycolmap==4.2.1",
+        # CUDA builds from the registry run on CPU; pinned so pip never mixes a torch with a
+        # torchvision built for another release.
+        "torch==2.14.1",
+        "torchvision==0.29.2",
+        "rosbags==0.11.9",
+    ],
+    extras_require={
+        "ros": ROS_WHEELS,
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "pytest-xdist>=3.5",
+            "hypothesis>=6.100",
+            "evo==1.38.1",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "camposer = camposer_core.cli:main",
+        ],
+    },
+    zip_safe=False,
+)
