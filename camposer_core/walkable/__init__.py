@@ -1,0 +1,7 @@
+"""Walkable maps: the nav2 map_server occupancy-grid format, instant snapping of positions to
+the walkable area, maps built from data (trajectory, SfM points, floor-plan images) and a
+differentiable walkable penalty for training. See :mod:`camposer_core.walkable.grid`."""
+
+from .grid import FREE, OCCUPIED, UNKNOWN, WalkableMap
+
+__all__ = ["WalkableMap", "FREE", "OCCUPIED", "UNKNOWN"]
