@@ -4,4 +4,6 @@ differentiable walkable penalty for training. See :mod:`camposer_core.walkable.g
 
 from .grid import FREE, OCCUPIED, UNKNOWN, WalkableMap
 
-__all__ = ["WalkableMap", "FREE", "OCCUPIED", "UNKNOWN"]
+from .snapping import SnapResult, Snapper, snap_trajectory
+
+__all__ = ["WalkableMap", "FREE", "OCCUPIED", "UNKNOWN", "Snapper", "SnapResult", "snap_trajectory"]
