@@ -78,13 +78,16 @@ def quat_normalize(q) -> np.ndarray:
 
 def quat_canonical(q) -> np.ndarray:
     """Unit quaternion in the canonical hemisphere ``w >= 0`` (ties broken by the first
-    non-zero of x, y, z being positive), so equal rotations get equal components."""
+    non-zero of x, y, z being positive), so equal rotations get equal components.
+
+    ``|w| <= 1e-15`` counts as zero and is stored as exactly ``+0.0``, so ``w >= 0`` always holds."""
     q = quat_normalize(q)
     flat = q.reshape(-1, 4)
     nonzero = np.abs(flat) > 1e-15
     first = np.argmax(nonzero, axis=1)
     sign = np.where(flat[np.arange(len(flat)), first] < 0, -1.0, 1.0)
     flat = flat * sign[:, None]
+    flat[:, 0] = np.where(nonzero[:, 0], flat[:, 0], 0.0)
     return flat.reshape(q.shape)
 
 
@@ -268,10 +271,10 @@ def position_error(p_est, p_gt) -> np.ndarray:
 def rotation_error_deg(q_est, q_gt) -> np.ndarray:
     """Per-frame geodesic angle between orientations in degrees, in [0, 180].
 
-    Sign-invariant: ``q`` and ``-q`` give 0."""
-    a, b = quat_normalize(q_est), quat_normalize(q_gt)
-    d = np.abs(np.sum(a * b, axis=-1))
-    return np.degrees(2.0 * np.arccos(np.clip(d, 0.0, 1.0)))
+    Sign-invariant: ``q`` and ``-q`` give 0. Computed as ``2 atan2(|v|, |w|)`` of the relative
+    rotation ``q_gt^-1 q_est`` (accurate for tiny angles, unlike ``arccos`` of a dot product)."""
+    d = quat_multiply(quat_inverse(q_gt), quat_normalize(q_est))
+    return np.degrees(2.0 * np.arctan2(np.linalg.norm(d[..., 1:], axis=-1), np.abs(d[..., 0])))
 
 
 @dataclass(frozen=True)
