@@ -16,7 +16,9 @@ import sys
 from . import __version__
 
 # Modules providing ``register(subparsers)``, in the order their commands appear in --help.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = [
+    "camposer_core.bags.cli",
+]
 
 
 class UserError(Exception):
