@@ -1,0 +1,162 @@
+"""Dataset building blocks without SfM: splits, PLY, pose importers, dataset writer."""
+
+import json
+
+import numpy as np
+import pytest
+
+from camposer_core.dataset.folder import DatasetFolder
+from camposer_core.dataset.importers import attach_poses, detect_format, load_colmap_model, load_poses
+from camposer_core.dataset.ply import read_ply, write_ply
+from camposer_core.dataset.splits import SplitConfig, split_trajectory
+from camposer_core.dataset.writer import write_dataset
+from camposer_core.geometry import pose_to_colmap, pose_to_matrix, rotation_error_deg
+from camposer_core.geometry import quat_from_scipy
+from camposer_core.trajectory import Trajectory
+
+
+def _traj(n=30, laps=None, seed=0):
+    rng = np.random.default_rng(seed)
+    from scipy.spatial.transform import Rotation
+
+    t = np.arange(n) * 0.2
+    pos = np.c_[np.cos(t), np.sin(t), 1.5 + 0.01 * t]
+    q = quat_from_scipy(Rotation.from_rotvec(rng.normal(size=(n, 3))))
+    rec = None if laps is None else [f"lap{1 + i * laps // n}" for i in range(n)]
+    return Trajectory([f"f{i:03d}.jpg" for i in range(n)], t, pos, q, rec)
+
+
+def test_interleaved_split_is_index_mod_3():
+    parts = split_trajectory(_traj(30), SplitConfig("interleaved"))
+    assert [len(parts[s]) for s in ("train", "val", "test")] == [10, 10, 10]
+    assert parts["train"].frames[:2] == ["f000.jpg", "f003.jpg"]
+    assert parts["val"].frames[0] == "f001.jpg" and parts["test"].frames[0] == "f002.jpg"
+
+
+def test_block_split_is_contiguous_disjoint_with_gaps():
+    traj = _traj(100)
+    parts = split_trajectory(traj, SplitConfig("blocks", num_blocks=2, fractions=(0.6, 0.2, 0.2), gap=1))
+    all_frames = sum((parts[s].frames for s in parts), [])
+    assert len(set(all_frames)) == len(all_frames)
+    assert len(all_frames) == 100 - 2 * 2  # one gap frame dropped at 2 boundaries per block
+    idx = [int(f[1:4]) for f in parts["val"].frames]
+    assert idx == list(range(31, 40)) + list(range(81, 90))
+
+
+def test_recording_split_holds_out_laps_and_errors_without_recordings():
+    parts = split_trajectory(_traj(30, laps=3), SplitConfig("recording"))
+    assert set(parts["test"].recordings) == {"lap3"} and set(parts["val"].recordings) == {"lap2"}
+    assert set(parts["train"].recordings) == {"lap1"}
+    parts = split_trajectory(_traj(30, laps=3), SplitConfig("recording", val_recordings=(), test_recordings=("lap1",)))
+    assert len(parts["val"]) == 0 and set(parts["test"].recordings) == {"lap1"}
+    with pytest.raises(ValueError, match="recording column"):
+        split_trajectory(_traj(30), SplitConfig("recording"))
+    with pytest.raises(ValueError, match="lap9"):
+        split_trajectory(_traj(30, laps=3), SplitConfig("recording", test_recordings=("lap9",)))
+    with pytest.raises(ValueError, match="unknown split method"):
+        SplitConfig("random")
+
+
+def test_ply_roundtrip(tmp_path):
+    pts = np.random.default_rng(1).normal(size=(50, 3))
+    rgb = np.random.default_rng(2).integers(0, 255, size=(50, 3)).astype(np.uint8)
+    p, c = read_ply(write_ply(tmp_path / "a.ply", pts, rgb))
+    np.testing.assert_allclose(p, pts, atol=1e-6)
+    np.testing.assert_array_equal(c, rgb)
+    (tmp_path / "b.ply").write_text("nope")
+    with pytest.raises(ValueError, match="b.ply"):
+        read_ply(tmp_path / "b.ply")
+
+
+def test_tum_and_matrix_import(tmp_path):
+    traj = _traj(10)
+    tum = tmp_path / "traj.txt"
+    lines = ["# timestamp tx ty tz qx qy qz qw"]
+    for t, p, q in zip(traj.timestamps, traj.positions, traj.quaternions):
+        lines.append(" ".join(f"{v:.9f}" for v in [t, *p, q[1], q[2], q[3], q[0]]))
+    tum.write_text("\n".join(lines) + "\n")
+    assert detect_format(tum) == "tum"
+    got = load_poses(tum)
+    np.testing.assert_allclose(got.positions, traj.positions, atol=1e-8)
+    assert rotation_error_deg(got.quaternions, traj.quaternions).max() < 1e-5
+
+    T = pose_to_matrix(traj.positions, traj.quaternions)
+    kitti = tmp_path / "poses_kitti.txt"
+    np.savetxt(kitti, T[:, :3, :4].reshape(-1, 12))
+    got = load_poses(kitti, fps=5.0)
+    assert detect_format(kitti) == "matrices"
+    np.testing.assert_allclose(got.positions, traj.positions, atol=1e-8)
+    np.testing.assert_allclose(got.timestamps, np.arange(10) / 5.0)
+    np.save(tmp_path / "T.npy", T)
+    assert rotation_error_deg(load_poses(tmp_path / "T.npy").quaternions, traj.quaternions).max() < 1e-5
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2 3 4 5 6 7 8\n1 2 3 x 5 6 7 8\n")
+    with pytest.raises(ValueError, match="bad.txt:2"):
+        load_poses(bad)
+
+
+def test_colmap_model_import_is_camera_to_world(tmp_path):
+    import pycolmap
+
+    traj = _traj(5)
+    rec = pycolmap.Reconstruction()
+    cam = pycolmap.Camera.create_from_model_name(1, "PINHOLE", 100.0, 64, 48)
+    cam.params = [100.0, 101.0, 32.5, 24.5]
+    rec.add_camera_with_trivial_rig(cam)
+    for i, (f, p, q) in enumerate(zip(traj.frames, traj.positions, traj.quaternions), start=1):
+        qcw, tcw = pose_to_colmap(p, q)
+        R = pycolmap.Rotation3d(np.r_[qcw[1:], qcw[0]])  # pycolmap quaternion order is x, y, z, w
+        rec.add_image_with_trivial_frame(pycolmap.Image(name=f, camera_id=1, image_id=i), pycolmap.Rigid3d(R, tcw))
+    rec.write(tmp_path)
+    model = load_colmap_model(tmp_path)
+    got = model.trajectory
+    assert got.frames == traj.frames
+    np.testing.assert_allclose(got.positions, traj.positions, atol=1e-6)
+    assert rotation_error_deg(got.quaternions, traj.quaternions).max() < 1e-4
+    assert (model.camera.fx, model.camera.fy, model.camera.cx, model.camera.cy) == (100.0, 101.0, 32.0, 24.0)
+    assert detect_format(tmp_path) == "colmap"
+
+
+def test_attach_poses_by_name_timestamp_and_order():
+    traj = _traj(20, laps=2)
+    got, how = attach_poses(traj.frames[::2], traj.timestamps[::2], traj)
+    assert how == "name" and got.recordings[0] == "lap1"
+    np.testing.assert_allclose(got.positions, traj.positions[::2])
+    # timestamps halfway between poses → interpolated
+    t = traj.timestamps[:-1] + 0.1
+    got, how = attach_poses([f"x{i}" for i in range(len(t))], t, traj)
+    assert how == "timestamp" and len(got) == len(t)
+    np.testing.assert_allclose(got.positions, 0.5 * (traj.positions[:-1] + traj.positions[1:]), atol=1e-12)
+    unnamed = Trajectory([str(i) for i in range(20)], np.zeros(20), traj.positions, traj.quaternions)
+    got, how = attach_poses(traj.frames, np.arange(20) * 7.0, unnamed)
+    assert how == "order"
+    with pytest.raises(ValueError, match="could not match"):
+        attach_poses(["a", "b"], [100.0, 200.0], traj)
+
+
+def test_write_dataset_refuses_to_overwrite_without_force(tmp_path):
+    import cv2
+
+    from camposer_core.camera import PinholeCamera
+
+    traj = _traj(12, laps=2)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for f in traj.frames:
+        cv2.imwrite(str(frames / f), np.full((48, 64, 3), 100, np.uint8))
+    cam = PinholeCamera.from_fov(64, 48, 90.0)
+    out = tmp_path / "ds"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    ds = write_dataset(out, frames, traj, cam, SplitConfig("recording"), points=(np.zeros((3, 3)), None),
+                       manifest={"source": {"video": "x.mp4"}})
+    assert len(ds.poses()) == 12 and len(ds.poses("test")) == 6 and ds.points_path is not None
+    assert json.loads((out / "manifest.json").read_text())["split"]["counts"]["test"] == 6
+    with pytest.raises(FileExistsError, match="--force"):
+        write_dataset(out, frames, traj, cam)
+    ds = write_dataset(out, frames, traj.subset(slice(0, 6)), cam, force=True)
+    assert len(ds.poses()) == 6 and len(list(ds.images_dir.iterdir())) == 6
+    assert (out / "notes.txt").read_text() == "mine" and ds.points_path is None
+    assert len(list(frames.iterdir())) == 12  # inputs untouched
+    assert isinstance(DatasetFolder.open(out).manifest["versions"]["camposer"], str)
