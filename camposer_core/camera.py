@@ -46,9 +46,22 @@ class PinholeCamera:
         if not (self.fx > 0 and self.fy > 0):
             raise ValueError(f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
         d = tuple(float(x) for x in self.distortion)
-        if len(d) < 5:
-            d = d + (0.0,) * (5 - len(d))
+        if len(d) > 5 and any(d[5:]):
+            raise ValueError(
+                f"only plumb-bob distortion (k1, k2, p1, p2, k3) is supported, got {len(d)} "
+                f"non-zero-tailed coefficients {d}"
+            )
+        d = (d + (0.0,) * 5)[:5]
+        if not all(np.isfinite(d)):
+            raise ValueError(f"distortion coefficients must be finite, got {d}")
         object.__setattr__(self, "distortion", d)
+        for name in ("fx", "fy", "cx", "cy"):
+            v = float(getattr(self, name))
+            if not np.isfinite(v):
+                raise ValueError(f"{name} must be finite, got {v}")
+            object.__setattr__(self, name, v)
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "height", int(self.height))
 
     @classmethod
     def from_fov(cls, width: int, height: int, hfov_deg: float, **kw) -> "PinholeCamera":
@@ -117,10 +130,17 @@ class PinholeCamera:
     def from_dict(cls, d: dict, source: str = "camera dict") -> "PinholeCamera":
         try:
             K = [float(v) for v in d["camera_matrix"]["data"]]
-            dist = [float(v) for v in d.get("distortion_coefficients", {}).get("data", [])]
+            if len(K) != 9:
+                raise ValueError(f"camera_matrix.data must have 9 numbers, got {len(K)}")
+            if abs(K[1]) > 1e-9 or K[3] != 0 or K[6] != 0 or K[7] != 0 or K[8] != 1:
+                raise ValueError(f"camera_matrix must be [fx, 0, cx, 0, fy, cy, 0, 0, 1] (no skew), got {K}")
+            dist = [float(v) for v in (d.get("distortion_coefficients") or {}).get("data") or []]
             model = d.get("distortion_model", "plumb_bob")
+            # rational_polynomial = plumb_bob + k4, k5, k6: fine while those are zero.
             if model not in ("plumb_bob", "rational_polynomial") and any(dist):
-                raise ValueError(f"unsupported distortion_model {model!r}")
+                raise ValueError(f"unsupported distortion_model {model!r} (use plumb_bob)")
+            if any(dist[5:]):
+                raise ValueError(f"distortion coefficients beyond k3 are not supported: {dist}")
             return cls(
                 width=int(d["image_width"]),
                 height=int(d["image_height"]),

@@ -43,9 +43,17 @@ class Trajectory:
     def __post_init__(self):
         self.frames = [str(f) for f in self.frames]
         n = len(self.frames)
-        self.timestamps = np.asarray(self.timestamps, dtype=np.float64).reshape(n)
-        self.positions = np.asarray(self.positions, dtype=np.float64).reshape(n, 3)
-        q = np.asarray(self.quaternions, dtype=np.float64).reshape(n, 4)
+        ts = np.asarray(self.timestamps, dtype=np.float64)
+        pos = np.asarray(self.positions, dtype=np.float64)
+        q = np.asarray(self.quaternions, dtype=np.float64)
+        if ts.size != n or pos.size != 3 * n or q.size != 4 * n:
+            raise ValueError(
+                f"trajectory of {n} frames needs {n} timestamps, ({n}, 3) positions and ({n}, 4) "
+                f"quaternions; got {ts.shape}, {pos.shape}, {q.shape}"
+            )
+        self.timestamps = ts.reshape(n)
+        self.positions = pos.reshape(n, 3)
+        q = q.reshape(n, 4)
         self.quaternions = quat_canonical(q) if n else q
         if self.recordings is not None:
             self.recordings = [str(r) for r in self.recordings]
@@ -56,6 +64,11 @@ class Trajectory:
                 raise ValueError(f"extra column {k!r} must have one entry per frame")
         if not (np.all(np.isfinite(self.positions)) and np.all(np.isfinite(self.timestamps))):
             raise ValueError("trajectory contains NaN or inf positions/timestamps")
+
+    @classmethod
+    def empty(cls) -> "Trajectory":
+        """A trajectory with no frames."""
+        return cls([], np.zeros(0), np.zeros((0, 3)), np.zeros((0, 4)))
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -103,25 +116,36 @@ class Trajectory:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"pose file not found: {path}")
-        with path.open(newline="") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in POSE_COLUMNS if c not in (reader.fieldnames or [])]
+            fieldnames = [c.strip() for c in (reader.fieldnames or [])]
+            reader.fieldnames = fieldnames
+            missing = [c for c in POSE_COLUMNS if c not in fieldnames]
             if missing:
-                raise ValueError(f"{path}: missing columns {missing} (expected {','.join(POSE_COLUMNS)})")
-            extra_cols = [c for c in reader.fieldnames if c not in POSE_COLUMNS and c != "recording"]
-            has_rec = "recording" in reader.fieldnames
+                raise ValueError(f"{path}:1: missing columns {missing} (expected {','.join(POSE_COLUMNS)})")
+            extra_cols = [c for c in fieldnames if c not in POSE_COLUMNS and c != "recording"]
+            has_rec = "recording" in fieldnames
             frames, ts, pos, quat, rec = [], [], [], [], []
             extra = {c: [] for c in extra_cols}
-            for lineno, row in enumerate(reader, start=2):
-                try:
-                    vals = [float(row[c]) for c in POSE_COLUMNS[1:]]
-                except (TypeError, ValueError) as exc:
-                    raise ValueError(f"{path}:{lineno}: bad number ({exc})") from exc
+            for row in reader:
+                lineno = reader.line_num  # physical line (blank lines are skipped by csv)
+                if None in row:
+                    raise ValueError(f"{path}:{lineno}: {len(fieldnames) + len(row[None])} fields, header has {len(fieldnames)}")
+                vals = []
+                for c in POSE_COLUMNS[1:]:
+                    if row[c] is None or not row[c].strip():
+                        raise ValueError(f"{path}:{lineno}: missing value for column {c!r}")
+                    try:
+                        vals.append(float(row[c]))
+                    except ValueError:
+                        raise ValueError(f"{path}:{lineno}: column {c!r} is not a number: {row[c]!r}") from None
                 if not np.all(np.isfinite(vals)):
                     raise ValueError(f"{path}:{lineno}: NaN or inf in pose")
                 q = np.asarray(vals[4:8])
                 if np.linalg.norm(q) < 1e-9:
                     raise ValueError(f"{path}:{lineno}: zero quaternion")
+                if not row["frame"]:
+                    raise ValueError(f"{path}:{lineno}: empty frame name")
                 frames.append(row["frame"])
                 ts.append(vals[0])
                 pos.append(vals[1:4])
