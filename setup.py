@@ -67,6 +67,8 @@ setup(
     entry_points={
         "console_scripts": [
             "camposer = camposer_core.cli:main",
+            "localizer_node = camposer_ros.localizer_node:main",
+            "map_node = camposer_ros.map_node:main",
         ],
     },
     zip_safe=False,
