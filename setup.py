@@ -5,11 +5,18 @@ in a virtualenv (extras: ``ros`` = PyPI ROS 2 Kilted wheels for machines without
 ``dev`` = test tools).
 """
 
-from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "camposer"
+
+
+def files(folder: str, pattern: str = "*") -> list[str]:
+    """Files (not folders) of ``folder`` matching ``pattern``, relative to this setup.py, sorted."""
+    here = Path(__file__).resolve().parent
+    return sorted(str(p.relative_to(here)) for p in (here / folder).glob(pattern) if p.is_file())
+
 
 # The PyPI ROS 2 Kilted wheels, all from one release. Not needed on a machine with a ROS install.
 ROS_WHEELS = [
@@ -34,9 +41,9 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
-        (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
+        (f"share/{PACKAGE}/launch", files("launch", "*.launch.*")),
+        (f"share/{PACKAGE}/config", files("config")),
+        (f"share/{PACKAGE}/rviz", files("rviz", "*.rviz")),
     ],
     install_requires=[
         "numpy>=1.26",

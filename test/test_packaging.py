@@ -1,0 +1,236 @@
+"""Packaging: the repository installs as the ROS 2 package ``camposer`` both the pip way and the
+colcon (``setup.py install``) way, with console scripts, share files and the ament index marker.
+
+The two layouts differ only in where console scripts go:
+
+* ``pip install .`` → ``<prefix>/bin/camposer`` (pip writes entry-point scripts itself and ignores
+  setup.cfg's ``[install] install_scripts``);
+* ``colcon build`` (``setup.py install``/``develop``, which read setup.cfg) →
+  ``<prefix>/lib/camposer/camposer``, where ``ros2 run camposer <exe>`` looks.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARE_DIRS = ("launch", "config", "rviz")
+# What an ament_python package source tree consists of (copied so builds never touch the
+# shared working tree's build/ and *.egg-info).
+SOURCE_ITEMS = ("setup.py", "setup.cfg", "package.xml", "resource", "camposer_core", "camposer_ros") + SHARE_DIRS
+
+# Python import name -> rosdep key, for non-ROS modules the ROS side may import.
+ROSDEP_KEYS = {
+    "numpy": "python3-numpy",
+    "scipy": "python3-scipy",
+    "cv2": "python3-opencv",
+    "yaml": "python3-yaml",
+    "matplotlib": "python3-matplotlib",
+    "tqdm": "python3-tqdm",
+    "PIL": "python3-pil",
+}
+# Python modules without rosdep keys: installed with pip (setup.py install_requires).
+PIP_ONLY = {"torch": "torch", "torchvision": "torchvision", "pycolmap": "pycolmap", "rosbags": "rosbags",
+            "imageio_ffmpeg": "imageio-ffmpeg"}
+
+
+def _copy_source(dst: Path) -> Path:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+    dst.mkdir(parents=True)
+    for name in SOURCE_ITEMS:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=ignore)
+        elif src.exists():
+            shutil.copy2(src, dst / name)
+        else:
+            (dst / name).mkdir()  # an empty share folder is not tracked by git
+    return dst
+
+
+def _purelib(prefix: Path) -> Path:
+    return Path(sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)}))
+
+
+def _env_for(prefix: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(_purelib(prefix))
+    env["AMENT_PREFIX_PATH"] = str(prefix)
+    return env
+
+
+def _run(cmd, cwd, **kw) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in ``cwd`` (never the repository: ``python -c`` would import from the checkout)."""
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, **kw)
+    assert proc.returncode == 0, f"{cmd} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _console_scripts() -> list[str]:
+    """Names of the console scripts declared in setup.py (parsed, not imported)."""
+    text = (REPO / "setup.py").read_text()
+    block = re.search(r'"console_scripts"\s*:\s*\[(.*?)\]', text, re.S)
+    assert block, "setup.py declares no console_scripts"
+    return re.findall(r'"\s*([\w.-]+)\s*=', block.group(1))
+
+
+def _expected_share_files() -> dict[str, list[str]]:
+    """Files of launch/, config/, rviz/ that setup.py must install (its glob patterns)."""
+    patterns = {"launch": "*.launch.*", "config": "*", "rviz": "*.rviz"}
+    return {d: sorted(p.name for p in (REPO / d).glob(patterns[d]) if p.is_file()) for d in SHARE_DIRS}
+
+
+def _check_share(prefix: Path):
+    share = prefix / "share" / "camposer"
+    assert (share / "package.xml").read_text() == (REPO / "package.xml").read_text()
+    assert (prefix / "share/ament_index/resource_index/packages/camposer").is_file()
+    for d, names in _expected_share_files().items():
+        for name in names:
+            assert (share / d / name).is_file(), f"{d}/{name} not installed under {share}"
+    # ament_index_python finds the package through AMENT_PREFIX_PATH (in a clean subprocess)
+    code = (
+        "from ament_index_python.packages import get_package_share_directory, get_package_prefix;"
+        "print(get_package_share_directory('camposer')); print(get_package_prefix('camposer'))"
+    )
+    out = _run([sys.executable, "-c", code], prefix, env=_env_for(prefix)).stdout.split()
+    assert Path(out[0]) == share and Path(out[1]) == prefix
+
+
+@pytest.fixture(scope="module")
+def version() -> str:
+    return re.search(r'version="([^"]+)"', (REPO / "setup.py").read_text()).group(1)
+
+
+def test_pip_install_gives_console_script_share_files_and_ament_index(tmp_path, version):
+    src = _copy_source(tmp_path / "src")
+    prefix = tmp_path / "prefix"
+    _run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile",
+         "--disable-pip-version-check", "--quiet", "--prefix", str(prefix), "."],
+        src,
+    )
+    for name in _console_scripts():
+        assert (prefix / "bin" / name).is_file(), f"pip did not install console script {name} in bin/"
+    env = _env_for(prefix)
+    # the package imported is the one just installed, not the development checkout
+    where = _run([sys.executable, "-c", "import camposer_core; print(camposer_core.__file__)"], tmp_path, env=env).stdout
+    assert Path(where.strip()).is_relative_to(_purelib(prefix))
+    exe = str(prefix / "bin" / "camposer")
+    help_text = _run([exe, "--help"], tmp_path, env=env).stdout
+    assert "usage: camposer" in help_text
+    assert _run([exe, "--version"], tmp_path, env=env).stdout.strip() == f"camposer {version}"
+    _check_share(prefix)
+
+
+def test_colcon_style_install_puts_executables_where_ros2_run_looks(tmp_path):
+    """What colcon's ament_python build runs (``setup.py ... install --prefix``)."""
+    src = _copy_source(tmp_path / "src")
+    prefix, build = tmp_path / "install", tmp_path / "build"
+    build.mkdir()
+    _run(
+        [sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(build), "build", "--build-base",
+         str(build / "build"), "install", "--prefix", str(prefix), "--record", str(build / "files.txt"),
+         "--single-version-externally-managed", "--no-compile"],
+        src,
+    )
+    for name in _console_scripts():
+        assert (prefix / "lib" / "camposer" / name).is_file(), f"{name} not in lib/camposer (ros2 run)"
+    env = _env_for(prefix)
+    assert "usage: camposer" in _run([str(prefix / "lib/camposer/camposer"), "--help"], tmp_path, env=env).stdout
+    _check_share(prefix)
+
+
+def test_setup_cfg_sends_colcon_scripts_to_lib_package():
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "setup.cfg")
+    assert cfg["develop"]["script_dir"] == "$base/lib/camposer"  # colcon --symlink-install
+    assert cfg["install"]["install_scripts"] == "$base/lib/camposer"  # colcon build
+
+
+def test_versions_agree(version):
+    import camposer_core
+
+    tree = ET.parse(REPO / "package.xml")
+    assert tree.getroot().findtext("version") == version == camposer_core.__version__
+
+
+# ----------------------------------------------------------------- package.xml
+
+
+def _package_xml():
+    root = ET.parse(REPO / "package.xml").getroot()
+    deps = {
+        e.text.strip()
+        for tag in ("depend", "exec_depend", "build_depend", "build_export_depend")
+        for e in root.findall(tag)
+    }
+    return root, deps
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Absolute top-level module names imported anywhere in a Python file."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_package_xml_is_format3_ament_python():
+    root, _ = _package_xml()
+    assert root.tag == "package" and root.get("format") == "3"
+    assert root.findtext("name") == "camposer"
+    assert root.findtext("export/build_type") == "ament_python"
+    assert "ament_python" in {e.text for e in root.findall("buildtool_depend")}
+    assert root.find("maintainer").get("email") and root.findtext("license")
+    # the schema's element order matters to ROS tooling: name, version, description first
+    assert [c.tag for c in root][:3] == ["name", "version", "description"]
+
+
+def test_package_xml_declares_what_the_ros_side_imports():
+    """Every third-party module imported by camposer_ros/ and launch/ is a declared dependency:
+    a ROS package by its own name, a Python module by its rosdep key, or (no rosdep key) a
+    pip requirement of setup.py."""
+    _, deps = _package_xml()
+    setup_text = (REPO / "setup.py").read_text()
+    files = sorted((REPO / "camposer_ros").rglob("*.py")) + sorted((REPO / "launch").glob("*.py"))
+    problems = []
+    for f in files:
+        for name in sorted(_top_level_imports(f)):
+            if name in sys.stdlib_module_names or name.startswith("camposer"):
+                continue
+            if name in PIP_ONLY:
+                if f'"{PIP_ONLY[name]}' not in setup_text:
+                    problems.append(f"{f.relative_to(REPO)}: {name} is in neither package.xml nor setup.py")
+                continue
+            key = ROSDEP_KEYS.get(name, name)
+            if key not in deps:
+                problems.append(f"{f.relative_to(REPO)} imports {name}: add <exec_depend>{key}</exec_depend>")
+    assert not problems, "\n".join(problems)
+
+
+def test_ros_messages_imported_by_nodes_exist_in_the_venv():
+    """Message packages the nodes import are provided by the `ros` extra (PyPI wheels)."""
+    import importlib.util
+
+    missing = []
+    for f in sorted((REPO / "camposer_ros").rglob("*.py")):
+        for name in _top_level_imports(f):
+            if (name.endswith(("_msgs", "_srvs", "_interfaces")) or name == "rclpy") and (
+                importlib.util.find_spec(name) is None
+            ):
+                missing.append(f"{f.relative_to(REPO)}: {name}")
+    assert not missing, f"not installed by the 'ros' extra: {missing}"
