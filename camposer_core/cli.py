@@ -18,6 +18,7 @@ from . import __version__
 # Modules providing ``register(subparsers)``, in the order their commands appear in --help.
 COMMAND_MODULES: list[str] = [
     "camposer_core.bags.cli",
+    "camposer_core.walkable.cli",
 ]
 
 
