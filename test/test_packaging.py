@@ -112,14 +112,24 @@ def version() -> str:
     return re.search(r'version="([^"]+)"', (REPO / "setup.py").read_text()).group(1)
 
 
+def _installed_record() -> list[str]:
+    """The running environment's own camposer install (its dist-info / editable hooks)."""
+    site = _purelib(Path(sys.prefix))
+    return sorted(p.name for p in site.glob("*") if "camposer" in p.name.lower())
+
+
 def test_pip_install_gives_console_script_share_files_and_ament_index(tmp_path, version):
     src = _copy_source(tmp_path / "src")
     prefix = tmp_path / "prefix"
+    before = _installed_record()
+    # --ignore-installed: without it pip *uninstalls* the environment's own camposer before
+    # installing into --prefix (pip treats --prefix as an upgrade of the installed copy).
     _run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile",
-         "--disable-pip-version-check", "--quiet", "--prefix", str(prefix), "."],
+         "--ignore-installed", "--disable-pip-version-check", "--quiet", "--prefix", str(prefix), "."],
         src,
     )
+    assert _installed_record() == before, "installing into a prefix touched the environment's install"
     for name in _console_scripts():
         assert (prefix / "bin" / name).is_file(), f"pip did not install console script {name} in bin/"
     env = _env_for(prefix)
