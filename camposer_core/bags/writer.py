@@ -1,0 +1,219 @@
+"""Write a dataset split as a rosbag2 (mcap or sqlite3) with the ``rosbags`` library.
+
+Each frame of the split gives, at its original timestamp (seconds → header stamp and bag
+receive time, nanoseconds), on the topics of :class:`~camposer_core.bags.topics.BagTopics`:
+an ``rgb8`` ``sensor_msgs/Image`` and/or a JPEG ``sensor_msgs/CompressedImage``, a
+``sensor_msgs/CameraInfo`` and the ground-truth ``geometry_msgs/PoseStamped`` (map frame).
+
+Timestamps must be >= 0. When several recordings in the split share timestamps (each video
+starts at 0 s), later recordings are shifted to start 1 s after the previous one ended, so every
+stamp in the bag is unique (the evaluator matches poses to ground truth by stamp); the shift is
+reported in :attr:`BagWriteResult.recording_offsets_s`.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..dataset.folder import DatasetFolder
+from ..geometry import pose_to_ros
+from .topics import TYPESTORE, BagTopics
+
+__all__ = ["BagWriteResult", "write_dataset_bag", "FORMATS"]
+
+FORMATS = ("mcap", "sqlite3")
+_JPEG_SUFFIXES = (".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class BagWriteResult:
+    """What was written: bag folder, storage format, frame count, topics with message counts,
+    first/last stamp (s) and per-recording time offsets (s) applied to make stamps unique."""
+
+    path: Path
+    storage: str
+    frames: int
+    topics: dict[str, int]
+    start_s: float
+    end_s: float
+    recording_offsets_s: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        topics = ", ".join(f"{t} ({n})" for t, n in self.topics.items())
+        return (f"wrote {self.path} ({self.storage}): {self.frames} frames, "
+                f"{self.end_s - self.start_s:.2f} s, topics {topics}")
+
+
+def _all_unique(seconds: np.ndarray) -> bool:
+    return len(np.unique(np.round(seconds * 1e9))) == len(seconds)
+
+
+def _unique_stamps(timestamps: np.ndarray, recordings: list[str] | None) -> tuple[np.ndarray, dict[str, float]]:
+    """Return timestamps made unique by shifting later recordings (see module docstring)."""
+    ts = np.asarray(timestamps, dtype=np.float64)
+    if np.any(ts < 0):
+        raise ValueError("timestamps must be >= 0 seconds to become ROS stamps")
+    if _all_unique(ts):
+        return ts, {}
+    if recordings is None:
+        raise ValueError("the split has duplicate timestamps and no recording column to tell laps apart")
+    out = ts.copy()
+    offsets: dict[str, float] = {}
+    end = -np.inf
+    for rec in dict.fromkeys(recordings):  # first-seen order
+        idx = np.array([r == rec for r in recordings])
+        offset = 0.0 if not np.isfinite(end) else max(0.0, end + 1.0 - ts[idx].min())
+        offsets[rec] = float(offset)
+        out[idx] = ts[idx] + offset
+        end = out[idx].max()
+    if not _all_unique(out):
+        raise ValueError("duplicate timestamps inside one recording of the split")
+    return out, offsets
+
+
+def _stamp(typestore, ns: int):
+    Time = typestore.types["builtin_interfaces/msg/Time"]
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+
+
+def _header(typestore, ns: int, frame_id: str):
+    Header = typestore.types["std_msgs/msg/Header"]
+    return Header(stamp=_stamp(typestore, ns), frame_id=frame_id)
+
+
+def _image_msg(typestore, rgb: np.ndarray, ns: int, frame_id: str):
+    Image = typestore.types["sensor_msgs/msg/Image"]
+    h, w = rgb.shape[:2]
+    return Image(header=_header(typestore, ns, frame_id), height=h, width=w, encoding="rgb8",
+                 is_bigendian=0, step=w * 3, data=np.ascontiguousarray(rgb, np.uint8).reshape(-1))
+
+
+def _compressed_msg(typestore, jpeg: bytes, ns: int, frame_id: str):
+    CompressedImage = typestore.types["sensor_msgs/msg/CompressedImage"]
+    return CompressedImage(header=_header(typestore, ns, frame_id), format="jpeg",
+                           data=np.frombuffer(jpeg, dtype=np.uint8))
+
+
+def _camera_info_msg(typestore, camera, ns: int, frame_id: str):
+    d = camera.to_dict()
+    CameraInfo = typestore.types["sensor_msgs/msg/CameraInfo"]
+    RegionOfInterest = typestore.types["sensor_msgs/msg/RegionOfInterest"]
+    return CameraInfo(
+        header=_header(typestore, ns, frame_id), height=camera.height, width=camera.width,
+        distortion_model=d["distortion_model"],
+        d=np.asarray(d["distortion_coefficients"]["data"], np.float64),
+        k=np.asarray(d["camera_matrix"]["data"], np.float64),
+        r=np.asarray(d["rectification_matrix"]["data"], np.float64),
+        p=np.asarray(d["projection_matrix"]["data"], np.float64),
+        binning_x=0, binning_y=0,
+        roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
+    )
+
+
+def _pose_msg(typestore, position, quaternion, ns: int, frame_id: str):
+    t = typestore.types
+    d = pose_to_ros(position, quaternion)
+    pose = t["geometry_msgs/msg/Pose"](
+        position=t["geometry_msgs/msg/Point"](**d["position"]),
+        orientation=t["geometry_msgs/msg/Quaternion"](**d["orientation"]),
+    )
+    return t["geometry_msgs/msg/PoseStamped"](header=_header(typestore, ns, frame_id), pose=pose)
+
+
+def _jpeg_bytes(dataset: DatasetFolder, frame: str, quality: int) -> bytes:
+    """The frame as JPEG: the file's own bytes when it already is a JPEG, else re-encoded."""
+    import cv2
+
+    path = dataset.image_path(frame)
+    if path.suffix.lower() in _JPEG_SUFFIXES and path.is_file():
+        return path.read_bytes()
+    rgb = dataset.load_image(frame)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"{path}: JPEG encoding failed")
+    return buf.tobytes()
+
+
+def write_dataset_bag(
+    dataset,
+    out,
+    split: str = "test",
+    storage: str = "mcap",
+    raw: bool = True,
+    compressed: bool = False,
+    topics: BagTopics = BagTopics(),
+    jpeg_quality: int = 90,
+    max_frames: int | None = None,
+    force: bool = False,
+) -> BagWriteResult:
+    """Write ``split`` of the dataset folder ``dataset`` as a rosbag2 at ``out`` (a folder).
+
+    ``raw`` / ``compressed`` choose the image topics (at least one). ``max_frames`` keeps the
+    first frames in time order. An existing ``out`` is replaced only with ``force=True`` (and
+    only when it is a rosbag2 folder, i.e. holds ``metadata.yaml``)."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    if storage not in FORMATS:
+        raise ValueError(f"bag format must be one of {FORMATS}, got {storage!r}")
+    if not (raw or compressed):
+        raise ValueError("write at least one image topic (raw and/or compressed)")
+    ds = dataset if isinstance(dataset, DatasetFolder) else DatasetFolder.open(dataset)
+    traj = ds.poses(split)
+    if len(traj) == 0:
+        raise ValueError(f"{ds.root}: split {split!r} has no frames (have splits {ds.splits()})")
+    out = Path(out)
+    if out.exists():
+        if not force:
+            raise FileExistsError(f"{out} already exists (use --force to replace it)")
+        if not (out / "metadata.yaml").is_file():
+            raise ValueError(f"{out} exists and is not a rosbag2 folder (no metadata.yaml): not replacing it")
+        shutil.rmtree(out)
+
+    stamps_s, offsets = _unique_stamps(traj.timestamps, traj.recordings)
+    order = np.argsort(stamps_s, kind="stable")
+    if max_frames is not None:
+        order = order[: int(max_frames)]
+    camera = ds.camera
+    map_frame = ds.map_frame
+    typestore = get_typestore(Stores(TYPESTORE))
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    counts: dict[str, int] = {}
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with Writer(out, version=9, storage_plugin=plugin) as writer:
+        conns = {}
+
+        def conn(topic: str, msgtype: str):
+            if topic not in conns:
+                conns[topic] = writer.add_connection(topic, msgtype, typestore=typestore)
+            return conns[topic]
+
+        def write(topic: str, msg, ns: int):
+            writer.write(conn(topic, msg.__msgtype__), ns, typestore.serialize_cdr(msg, msg.__msgtype__))
+            counts[topic] = counts.get(topic, 0) + 1
+
+        for i in order:
+            frame = traj.frames[i]
+            ns = int(round(stamps_s[i] * 1e9))
+            if raw:
+                rgb = ds.load_image(frame)
+                if (rgb.shape[1], rgb.shape[0]) != (camera.width, camera.height):
+                    raise ValueError(f"{ds.image_path(frame)}: image is {rgb.shape[1]}x{rgb.shape[0]}, "
+                                     f"camera.yaml says {camera.width}x{camera.height}")
+                write(topics.image, _image_msg(typestore, rgb, ns, topics.camera_frame), ns)
+            if compressed:
+                jpeg = _jpeg_bytes(ds, frame, jpeg_quality)
+                write(topics.compressed, _compressed_msg(typestore, jpeg, ns, topics.camera_frame), ns)
+            write(topics.camera_info, _camera_info_msg(typestore, camera, ns, topics.camera_frame), ns)
+            write(topics.ground_truth, _pose_msg(typestore, traj.positions[i], traj.quaternions[i], ns, map_frame), ns)
+
+    return BagWriteResult(
+        path=out, storage=storage, frames=len(order), topics=counts,
+        start_s=float(stamps_s[order].min()), end_s=float(stamps_s[order].max()),
+        recording_offsets_s=offsets,
+    )
