@@ -25,17 +25,19 @@ all: test
 
 install: $(STAMP)
 
+# The stamp is touched only after everything succeeded: a failed install is retried next time,
+# and editing setup.py / setup.cfg / package.xml (new dependency, console script) reinstalls.
+# Source edits need no reinstall (editable install).
 $(STAMP): setup.py setup.cfg package.xml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=70" wheel
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "camposer needs Python >= 3.10, $(PYTHON) is " + sys.version.split()[0])'
+	@if [ ! -x $(PY) ]; then \
+	  echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV) && \
+	  $(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=70" wheel; fi
 	$(PY) -m pip install --quiet -e ".[ros,dev]"
 	@# pip's editable install skips data_files: link the share files and the ament index
 	@# marker into the venv so get_package_share_directory('camposer') works.
 	mkdir -p $(SHARE) $(VENV)/share/ament_index/resource_index/packages
-	ln -sfn $(abspath launch) $(SHARE)/launch
-	ln -sfn $(abspath config) $(SHARE)/config
-	ln -sfn $(abspath rviz) $(SHARE)/rviz
-	ln -sfn $(abspath package.xml) $(SHARE)/package.xml
+	@for d in launch config rviz package.xml; do rm -rf $(SHARE)/$$d; ln -s $(abspath .)/$$d $(SHARE)/$$d; done
 	touch $(VENV)/share/ament_index/resource_index/packages/camposer
 	touch $(STAMP)
 

@@ -244,3 +244,37 @@ def test_ros_messages_imported_by_nodes_exist_in_the_venv():
             ):
                 missing.append(f"{f.relative_to(REPO)}: {name}")
     assert not missing, f"not installed by the 'ros' extra: {missing}"
+
+
+# ----------------------------------------------------------------- Makefile
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make not installed")
+def test_makefile_reinstalls_only_when_packaging_files_change(tmp_path):
+    """`make test` twice must not reinstall; editing setup.py/setup.cfg/package.xml must."""
+    import time
+
+    for name in ("Makefile", "setup.py", "setup.cfg", "package.xml"):
+        shutil.copy2(REPO / name, tmp_path / name)
+    (tmp_path / ".venv/bin").mkdir(parents=True)
+
+    def up_to_date() -> bool:
+        # make -q: exit 0 when the target is up to date, 1 when its recipe would run
+        proc = subprocess.run(["make", "-q", "install"], cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode in (0, 1), proc.stderr
+        return proc.returncode == 0
+
+    assert not up_to_date()  # fresh clone: no stamp
+    dry = subprocess.run(["make", "-n", "test"], cwd=tmp_path, capture_output=True, text=True).stdout
+    assert 'pip install --quiet -e ".[ros,dev]"' in dry and "-m pytest -n 2" in dry
+    time.sleep(0.01)
+    (tmp_path / ".venv/.camposer-installed").touch()
+    assert up_to_date()
+    dry = subprocess.run(["make", "-n", "test"], cwd=tmp_path, capture_output=True, text=True).stdout
+    assert "pip" not in dry and "-m pytest -n 2" in dry
+    for i, name in enumerate(("setup.py", "setup.cfg", "package.xml")):
+        future = time.time() + 10 * (i + 1)
+        os.utime(tmp_path / name, (future, future))
+        assert not up_to_date(), f"editing {name} must reinstall"
+        os.utime(tmp_path / ".venv/.camposer-installed", (future + 1, future + 1))
+        assert up_to_date()
