@@ -1,0 +1,375 @@
+"""The dataset builder: video (or image folder) → frames → poses (SfM or imported) → map frame →
+splits → dataset folder.
+
+Stages and where they keep their work (under ``OUT/work/``, which belongs to the builder)::
+
+    frames   work/frames/       extracted frames + frames.csv          (stage 1, .frames)
+    poses    work/sfm/          COLMAP database, models, largest model  (stage 2, .sfm)
+             (or the imported pose file when ``poses`` is given)
+    align    in memory          control points | ground truth | gravity + floor (+ scale)
+    write    OUT/               images/, poses.csv, splits, camera.yaml, points3D.ply, manifest.json
+
+``work/state.json`` records, per finished stage, a fingerprint of its inputs and parameters;
+re-running with the same inputs skips finished stages, a changed parameter re-runs that stage
+and the ones after it, ``force=True`` re-runs everything. A finished dataset (``manifest.json``)
+is never replaced without ``force``; the user's input video/images and pose files are only read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..camera import PinholeCamera, load_camera_yaml
+from ..trajectory import Trajectory
+from .folder import MANIFEST, DatasetFolder
+from .frames import FrameOptions, FrameTable, extract_frames, read_frame_table
+from .splits import SplitConfig
+from .writer import check_output_free, write_dataset
+
+__all__ = ["BuildConfig", "BuildResult", "build_dataset", "ALIGN_METHODS"]
+
+log = logging.getLogger(__name__)
+
+ALIGN_METHODS = ("auto", "control_points", "groundtruth", "gravity_floor", "none")
+STAGES = ("frames", "poses", "align", "write")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything the builder needs. Paths are the user's inputs (read only) and ``out``.
+
+    ``poses``: import these poses (already in the map frame) instead of running SfM.
+    ``groundtruth``: ground-truth poses of the same walk; the result is compared with them,
+    and ``align="auto"`` aligns to them when there are no control points.
+    ``align``: ``auto`` = control points if given, else ground truth if given, else gravity +
+    floor (+ ``scale_distance`` / ``camera_height``); imported poses are kept as they are
+    unless control points are given."""
+
+    source: Path
+    out: Path
+    frames: FrameOptions = FrameOptions()
+    sfm: "object" = None  # SfmOptions (imported lazily; None = defaults)
+    split: SplitConfig = SplitConfig()
+    camera_yaml: Path | None = None
+    poses: Path | None = None
+    poses_format: str = "auto"
+    groundtruth: Path | None = None
+    control_points: Path | None = None
+    scale_distance: tuple[str, str, float] | None = None
+    camera_height: float | None = None
+    align: str = "auto"
+    map_frame: str = "map"
+    force: bool = False
+
+    def __post_init__(self):
+        if self.align not in ALIGN_METHODS:
+            raise ValueError(f"unknown alignment {self.align!r} (choose from {', '.join(ALIGN_METHODS)})")
+        if self.align == "control_points" and self.control_points is None:
+            raise ValueError("--align control_points needs --control-points FILE")
+        if self.align == "groundtruth" and self.groundtruth is None:
+            raise ValueError("--align groundtruth needs --groundtruth FILE")
+
+
+@dataclass
+class BuildResult:
+    """What a build did: the dataset, per-stage seconds and whether it was skipped, counts,
+    the SfM report, the alignment and (with ground truth) the comparison."""
+
+    dataset: DatasetFolder
+    stage_seconds: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)
+    frames: dict = field(default_factory=dict)
+    sfm: dict | None = None
+    alignment: dict | None = None
+    groundtruth_comparison: dict | None = None
+
+    def summary(self) -> str:
+        m = self.dataset.manifest
+        lines = [f"dataset: {self.dataset.root}"]
+        f = self.frames
+        lines.append(f"frames: {f.get('kept')} kept of {f.get('total')} extracted "
+                     f"({f.get('duplicate', 0)} near-duplicates, {f.get('blurry', 0)} blurry dropped)")  # fmt: skip
+        if self.sfm:
+            s = self.sfm
+            lines.append(f"SfM: {s['registered']}/{s['total']} frames registered in the largest model, "
+                         f"{s['num_points']} points, mean reprojection error {s['mean_reprojection_error_px']:.3f} px")  # fmt: skip
+            for o in s.get("other_models", []):
+                lines.append(f"  other model {o['model']}: {o['registered']} frames ({o['first_frame']} … {o['last_frame']}), not used")
+        if self.alignment:
+            a = self.alignment
+            lines.append(f"alignment: {a['method']} (scale {a['transform']['scale']:.6g}, "
+                         f"{'metric' if a['metric'] else 'NOT metric'})")  # fmt: skip
+            for name, r in (a.get("residuals_m") or {}).items():
+                lines.append(f"  residual {name}: {r:.4f} m")
+            for w in a.get("warnings", []):
+                lines.append(f"  WARNING: {w}")
+        if self.groundtruth_comparison:
+            g = self.groundtruth_comparison
+            lines.append(f"vs ground truth ({g['frames']} frames, path {g['path_length_m']:.1f} m): "
+                         f"map-frame RMSE {g['map_frame']['rmse_m']:.3f} m, "
+                         f"ATE(sim3) {g['sim3']['rmse_m']:.3f} m, rotation median {g['sim3']['rotation_median_deg']:.2f} deg")  # fmt: skip
+        c = m.get("split", {}).get("counts", {})
+        lines.append(f"splits ({m.get('split', {}).get('method')}): " + ", ".join(f"{k} {v}" for k, v in c.items()))
+        lines.append("stage seconds: " + ", ".join(
+            f"{k} {'skipped' if k in self.skipped else f'{v:.1f}'}" for k, v in self.stage_seconds.items()))  # fmt: skip
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+
+def _file_id(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    path = Path(path).resolve()
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        return {"path": str(path), "files": [[p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in files]}
+    st = path.stat()
+    return {"path": str(path), "size": st.st_size, "mtime": int(st.st_mtime)}
+
+
+def _fingerprint(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class _State:
+    """``work/state.json``: finished stages with their fingerprints and results."""
+
+    def __init__(self, work: Path):
+        self.path = work / "state.json"
+        self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def done(self, stage: str, fp: str) -> dict | None:
+        s = self.data.get(stage)
+        return s if s and s.get("fingerprint") == fp else None
+
+    def finish(self, stage: str, fp: str, result: dict, seconds: float) -> None:
+        self.data[stage] = {"fingerprint": fp, "result": result, "seconds": seconds}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, indent=2, default=str))
+
+    def invalidate(self, *stages: str) -> None:
+        for s in stages:
+            self.data.pop(s, None)
+        if self.path.parent.is_dir():
+            self.path.write_text(json.dumps(self.data, indent=2, default=str))
+
+
+# --------------------------------------------------------------------------- stages
+
+ProgressFactory = Callable[[str, int | None], Callable[[int, int | None], None]]
+
+
+def _null_progress(name, total):
+    return lambda n, total=None: None
+
+
+def _stage_frames(cfg: BuildConfig, work: Path, progress: ProgressFactory) -> FrameTable:
+    frames_dir = work / "frames"
+    if frames_dir.exists():
+        shutil.rmtree(frames_dir)
+    bar = progress("frames", None)
+    return extract_frames(cfg.source, frames_dir, cfg.frames, progress=lambda n, total: bar(n, total))
+
+
+def _camera_for_frames(cfg: BuildConfig, table: FrameTable) -> PinholeCamera | None:
+    if cfg.camera_yaml is None:
+        return None
+    cam = load_camera_yaml(cfg.camera_yaml)
+    if (cam.width, cam.height) != (table.width, table.height):
+        if abs(cam.width / cam.height - table.width / table.height) > 0.01:
+            raise ValueError(
+                f"{cfg.camera_yaml}: camera is {cam.width}x{cam.height} but the frames are "
+                f"{table.width}x{table.height} (different aspect ratio)"
+            )
+        cam = cam.scaled(table.width, table.height)
+    return cam
+
+
+def _stage_sfm(cfg: BuildConfig, work: Path, table: FrameTable, camera, progress: ProgressFactory):
+    from .importers import load_colmap_model
+    from .sfm import SfmOptions, run_sfm
+
+    names, ts = table.kept()
+    bar = progress("sfm (registered frames)", len(names))
+    result = run_sfm(work / "frames", names, work / "sfm", cfg.sfm or SfmOptions(), camera,
+                     progress=lambda stage, n: bar(n, len(names)) if stage == "mapping" else None)  # fmt: skip
+    model = load_colmap_model(result.model_dir, timestamps=dict(zip(names, ts)))
+    return result, model
+
+
+def _load_sfm(work: Path, table: FrameTable):
+    from .importers import load_colmap_model
+
+    names, ts = table.kept()
+    return load_colmap_model(work / "sfm" / "model", timestamps=dict(zip(names, ts)))
+
+
+def _align(cfg: BuildConfig, sfm_traj: Trajectory, points, imported: bool, gt: Trajectory | None):
+    from .map_alignment import (
+        MapAlignment,
+        align_control_points,
+        align_gravity_floor,
+        align_to_groundtruth,
+        read_control_points,
+    )
+    from ..alignment import Similarity
+
+    method = cfg.align
+    if method == "auto":
+        if cfg.control_points is not None:
+            method = "control_points"
+        elif imported:
+            method = "none"
+        elif gt is not None:
+            method = "groundtruth"
+        else:
+            method = "gravity_floor"
+    if method == "control_points":
+        return align_control_points(read_control_points(cfg.control_points), sfm_traj, source=str(cfg.control_points))
+    if method == "groundtruth":
+        return align_to_groundtruth(sfm_traj, gt)
+    if method == "gravity_floor":
+        return align_gravity_floor(sfm_traj, points, cfg.scale_distance, cfg.camera_height)
+    return MapAlignment("none", Similarity.identity(), metric=imported,
+                        warnings=[] if imported else ["no alignment: poses are in the SfM frame and units"])  # fmt: skip
+
+
+def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) -> BuildResult:
+    """Run (or resume) the builder (see module docstring). Raises ``FileNotFoundError`` /
+    ``ValueError`` (including :class:`~.sfm.TooFewRegistered`) with messages naming the input."""
+    from .importers import attach_poses, load_poses
+    from .map_alignment import apply_alignment, compare_to_groundtruth
+
+    source, out = Path(cfg.source), Path(cfg.out)
+    if not source.exists():
+        raise FileNotFoundError(f"input not found: {source}")
+    for p in (cfg.camera_yaml, cfg.poses, cfg.groundtruth, cfg.control_points):
+        if p is not None and not Path(p).exists():
+            raise FileNotFoundError(f"file not found: {p}")
+    src_r, out_r = source.resolve(), out.resolve()
+    if src_r == out_r or any(d in src_r.parents or d == src_r for d in (out_r / "work", out_r / "images")):
+        raise ValueError(f"--out {out} must not be the input {source} or hold it in its work/ or images/ folder")
+    work = out / "work"
+    state = _State(work)
+    if cfg.force:
+        state.invalidate(*STAGES)
+    from .sfm import SfmOptions
+
+    sfm_opts = cfg.sfm or SfmOptions()
+    fp_frames = _fingerprint(_file_id(source), cfg.frames.as_dict())
+    fp_poses = _fingerprint(fp_frames, _file_id(cfg.poses), cfg.poses_format, _file_id(cfg.camera_yaml),
+                            None if cfg.poses else sfm_opts.as_dict())  # fmt: skip
+    fp_write = _fingerprint(fp_poses, _file_id(cfg.groundtruth), _file_id(cfg.control_points), cfg.scale_distance,
+                            cfg.camera_height, cfg.align, cfg.split.as_dict(), cfg.map_frame)  # fmt: skip
+    finished = (out / MANIFEST).exists()
+    if finished and not cfg.force:
+        prev = state.done("write", fp_write)
+        if prev is None:
+            check_output_free(out, force=False)  # raises: a finished dataset with other inputs
+        res = BuildResult(DatasetFolder.open(out), skipped=list(STAGES), **prev["result"])
+        res.stage_seconds = {s: 0.0 for s in STAGES}
+        return res
+    if not finished and not cfg.force and state.data.get("write") is None:
+        check_output_free(out, force=False)  # dataset files the builder did not write
+
+    result = BuildResult(dataset=None)  # type: ignore[arg-type]
+    # ---- frames
+    t0 = time.perf_counter()
+    if state.done("frames", fp_frames) and (work / "frames" / "frames.csv").is_file():
+        table = read_frame_table(work / "frames")
+        result.skipped.append("frames")
+    else:
+        state.invalidate(*STAGES)
+        table = _stage_frames(cfg, work, progress)
+        state.finish("frames", fp_frames, {"counts": table.counts}, time.perf_counter() - t0)
+    table.counts = table.counts or {"total": len(table.frames), "kept": table.count("kept"),
+                                    "duplicate": table.count("duplicate"), "blurry": table.count("blurry")}  # fmt: skip
+    result.frames = table.counts
+    result.stage_seconds["frames"] = time.perf_counter() - t0
+    camera = _camera_for_frames(cfg, table)
+    names, ts = table.kept()
+
+    # ---- poses
+    t0 = time.perf_counter()
+    points = None
+    imported = cfg.poses is not None
+    if imported:
+        ext = load_poses(cfg.poses, cfg.poses_format, fps=cfg.frames.fps or 1.0)
+        sfm_traj, how = attach_poses(names, ts, ext, sources=[table.sources[table.frames.index(n)] for n in names])
+        log.info("matched %d of %d frames to %s by %s", len(sfm_traj), len(names), cfg.poses, how)
+        if camera is None:
+            raise ValueError(f"importing poses from {cfg.poses} needs the camera intrinsics: pass --camera camera.yaml")
+        state.finish("poses", fp_poses, {"imported": str(cfg.poses), "matched_by": how}, time.perf_counter() - t0)
+        sfm_report = None
+    else:
+        done = state.done("poses", fp_poses)
+        if done and (work / "sfm" / "model").is_dir():
+            model = _load_sfm(work, table)
+            sfm_report = done["result"]
+            result.skipped.append("poses")
+        else:
+            state.invalidate("poses", "align", "write")
+            sfm_result, model = _stage_sfm(cfg, work, table, camera, progress)
+            sfm_report = sfm_result.as_dict()
+            state.finish("poses", fp_poses, sfm_report, time.perf_counter() - t0)
+        sfm_traj = model.trajectory
+        points = (model.points, model.colors)
+        if camera is None:
+            if model.camera is None:
+                raise ValueError("SfM estimated an unsupported camera model; pass --camera camera.yaml")
+            camera = model.camera
+    result.sfm = sfm_report
+    result.stage_seconds["poses"] = time.perf_counter() - t0
+
+    # ---- align
+    t0 = time.perf_counter()
+    gt = None
+    if cfg.groundtruth is not None:
+        gt_raw = load_poses(cfg.groundtruth, "auto", fps=cfg.frames.fps or 1.0)
+        gt, _ = attach_poses(names, ts, gt_raw, sources=[table.sources[table.frames.index(n)] for n in names])
+    alignment = _align(cfg, sfm_traj, None if points is None else points[0], imported, gt)
+    map_traj = apply_alignment(sfm_traj, alignment)
+    if points is not None:
+        points = (alignment.transform.apply(points[0]), points[1])
+    for w in alignment.warnings:
+        log.warning("%s", w)
+    result.alignment = alignment.as_dict()
+    if gt is not None:
+        result.groundtruth_comparison = compare_to_groundtruth(map_traj, gt)
+    result.stage_seconds["align"] = time.perf_counter() - t0
+
+    # ---- write
+    t0 = time.perf_counter()
+    manifest = {
+        "source": {"input": str(source.resolve()), "kind": "images" if source.is_dir() else "video",
+                   "camera_yaml": cfg.camera_yaml, "poses": cfg.poses, "groundtruth": cfg.groundtruth,
+                   "control_points": cfg.control_points},  # fmt: skip
+        "parameters": {"frames": cfg.frames.as_dict(), "sfm": None if imported else sfm_opts.as_dict(),
+                       "align": cfg.align, "scale_distance": cfg.scale_distance, "camera_height": cfg.camera_height},  # fmt: skip
+        "frames": table.counts,
+        "sfm": sfm_report,
+        "alignment": result.alignment,
+        "groundtruth_comparison": result.groundtruth_comparison,
+        "poses_source": "imported" if imported else "sfm",
+        "stage_seconds": result.stage_seconds,
+    }
+    state.data["write"] = {"fingerprint": "started"}
+    state.path.write_text(json.dumps(state.data, indent=2, default=str))
+    result.dataset = write_dataset(out, work / "frames", map_traj, camera, cfg.split, points, manifest,
+                                   force=True, map_frame=cfg.map_frame)  # fmt: skip
+    result.stage_seconds["write"] = time.perf_counter() - t0
+    state.finish("write", fp_write, {"frames": result.frames, "sfm": result.sfm, "alignment": result.alignment,
+                                     "groundtruth_comparison": result.groundtruth_comparison},
+                 result.stage_seconds["write"])  # fmt: skip
+    return result

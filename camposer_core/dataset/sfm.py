@@ -1,0 +1,235 @@
+"""Stage 2 of the builder: structure from motion with pycolmap (SIFT, sequential + retrieval
+loop-closure matching, incremental mapping).
+
+Choices for walkthrough video:
+
+* **Sequential matching without quadratic overlap**: each frame is matched to the next
+  ``overlap`` frames. COLMAP's default ``quadratic_overlap=True`` also pairs frames 2^k apart,
+  which on a long walk pairs far frames that look alike (repeated doors) and can corrupt the model.
+* **Loop closure** from :mod:`.retrieval_pairs` (bag of SIFT words computed here; COLMAP's
+  vocabulary tree would be downloaded at run time), fed as imported pairs.
+* **Initial pair**: ``init_min_tri_angle`` lowered from COLMAP's 16° to 4°: on forward motion
+  with small inter-frame baselines no pair reaches 16° and mapping would never start.
+* **Intrinsics**: one shared camera (``SIMPLE_RADIAL``) estimated by bundle adjustment by
+  default; with a known camera (``camera.yaml``) its intrinsics are fixed.
+
+Poses leave this module only as camera-to-world (see :func:`importers.reconstruction_poses`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..camera import PinholeCamera
+from .retrieval_pairs import RetrievalOptions, retrieval_pairs_from_database, write_pairs
+
+__all__ = ["SfmOptions", "SfmResult", "run_sfm", "TooFewRegistered"]
+
+log = logging.getLogger(__name__)
+
+
+class TooFewRegistered(ValueError):
+    """SfM registered too few frames in its largest model."""
+
+
+@dataclass(frozen=True)
+class SfmOptions:
+    """SfM parameters (see module docstring). ``min_registered_fraction``: the largest model
+    must hold at least this fraction of the frames, else :class:`TooFewRegistered`."""
+
+    overlap: int = 10
+    quadratic_overlap: bool = False
+    max_features: int = 4096
+    max_image_size: int = 1600
+    init_min_tri_angle: float = 4.0
+    init_min_num_inliers: int = 50
+    min_num_matches: int = 15
+    retrieval: RetrievalOptions = field(default_factory=RetrievalOptions)
+    shared_intrinsics: bool = True
+    camera_model: str = "SIMPLE_RADIAL"
+    min_registered_fraction: float = 0.5
+    num_threads: int = -1
+    seed: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SfmResult:
+    """The largest model (``model_dir``, COLMAP binary) and what the others held."""
+
+    model_dir: Path
+    registered: int
+    total: int
+    mean_reprojection_error_px: float
+    num_points: int
+    sequential_pairs: int
+    loop_pairs: int
+    other_models: list[dict]
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["model_dir"] = str(self.model_dir)
+        return d
+
+
+def _camera_params(camera: PinholeCamera) -> tuple[str, str]:
+    """COLMAP model and parameter string for a known camera (COLMAP puts the centre of the
+    top-left pixel at (0.5, 0.5), OpenCV at (0, 0))."""
+    cx, cy = camera.cx + 0.5, camera.cy + 0.5
+    if camera.has_distortion:
+        k1, k2, p1, p2, k3 = camera.distortion[:5]
+        if abs(k3) > 0:
+            log.warning("camera k3=%g is ignored by COLMAP's OPENCV model", k3)
+        return "OPENCV", ",".join(map(repr, [camera.fx, camera.fy, cx, cy, k1, k2, p1, p2]))
+    return "PINHOLE", ",".join(map(repr, [camera.fx, camera.fy, cx, cy]))
+
+
+def _extract(database: Path, frames_dir: Path, names: list[str], opts: SfmOptions, camera: PinholeCamera | None):
+    import pycolmap
+
+    reader = pycolmap.ImageReaderOptions()
+    if camera is not None:
+        reader.camera_model, reader.camera_params = _camera_params(camera)
+    else:
+        reader.camera_model = opts.camera_model
+    extraction = pycolmap.FeatureExtractionOptions()
+    extraction.max_image_size = opts.max_image_size
+    extraction.num_threads = opts.num_threads
+    extraction.sift.max_num_features = opts.max_features
+    mode = pycolmap.CameraMode.SINGLE if (opts.shared_intrinsics or camera is not None) else pycolmap.CameraMode.PER_IMAGE
+    pycolmap.extract_features(
+        database, frames_dir, image_names=names, camera_mode=mode, reader_options=reader,
+        extraction_options=extraction, device=pycolmap.Device.cpu,
+    )  # fmt: skip
+
+
+def _matching_options(opts: SfmOptions):
+    import pycolmap
+
+    m = pycolmap.FeatureMatchingOptions()
+    m.num_threads = opts.num_threads
+    m.use_gpu = False
+    return m
+
+
+def _match(database: Path, work: Path, names: list[str], opts: SfmOptions) -> tuple[int, int]:
+    import pycolmap
+
+    pairing = pycolmap.SequentialPairingOptions()
+    pairing.overlap = opts.overlap
+    pairing.quadratic_overlap = opts.quadratic_overlap
+    pairing.loop_detection = False
+    pycolmap.match_sequential(database, matching_options=_matching_options(opts), pairing_options=pairing,
+                              device=pycolmap.Device.cpu)  # fmt: skip
+    n = len(names)
+    seq = sum(min(opts.overlap, n - 1 - i) for i in range(n))
+    retr = opts.retrieval
+    if retr.min_index_gap < opts.overlap:
+        retr = RetrievalOptions(**{**asdict(retr), "min_index_gap": opts.overlap})
+    pairs = retrieval_pairs_from_database(database, names, retr) if retr.per_frame > 0 else []
+    if pairs:
+        path = write_pairs(pairs, work / "loop_pairs.txt")
+        imported = pycolmap.ImportedPairingOptions()
+        imported.match_list_path = path
+        pycolmap.match_image_pairs(database, matching_options=_matching_options(opts), pairing_options=imported,
+                                   device=pycolmap.Device.cpu)  # fmt: skip
+    return seq, len(pairs)
+
+
+def _map(database: Path, frames_dir: Path, models_dir: Path, opts: SfmOptions, fixed_camera: bool, on_image):
+    import pycolmap
+
+    p = pycolmap.IncrementalPipelineOptions()
+    p.num_threads = opts.num_threads
+    p.random_seed = opts.seed
+    p.min_num_matches = opts.min_num_matches
+    p.multiple_models = True
+    p.extract_colors = True
+    p.mapper.init_min_tri_angle = opts.init_min_tri_angle
+    p.mapper.init_min_num_inliers = opts.init_min_num_inliers
+    if fixed_camera:
+        p.ba_refine_focal_length = False
+        p.ba_refine_extra_params = False
+        p.ba_refine_principal_point = False
+    return pycolmap.incremental_mapping(database, frames_dir, models_dir, options=p, next_image_callback=on_image)
+
+
+def run_sfm(
+    frames_dir,
+    image_names: list[str],
+    work_dir,
+    options: SfmOptions = SfmOptions(),
+    camera: PinholeCamera | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> SfmResult:
+    """Reconstruct ``image_names`` (in time order) from ``frames_dir``. Everything is written
+    under ``work_dir`` (emptied first: it belongs to the builder). The largest model is written
+    to ``work_dir/model`` (COLMAP binary). ``progress(stage, n)`` reports ``features``,
+    ``matching``, ``mapping`` (``n`` = images registered so far).
+
+    Raises :class:`TooFewRegistered` when the largest model holds fewer than
+    ``min_registered_fraction`` of the frames (message says how many and what to try)."""
+    import pycolmap
+
+    frames_dir, work = Path(frames_dir), Path(work_dir)
+    if len(image_names) < 3:
+        raise TooFewRegistered(f"{frames_dir}: SfM needs at least 3 frames, got {len(image_names)}")
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "models").mkdir(parents=True)
+    database = work / "database.db"
+    report = progress or (lambda stage, n: None)
+    pycolmap.set_random_seed(options.seed) if hasattr(pycolmap, "set_random_seed") else None
+    report("features", 0)
+    _extract(database, frames_dir, image_names, options, camera)
+    report("matching", 0)
+    seq, loops = _match(database, work, image_names, options)
+    report("mapping", 0)
+    counter = {"n": 0}
+
+    def on_image():
+        counter["n"] += 1
+        report("mapping", counter["n"])
+
+    models = _map(database, frames_dir, work / "models", options, camera is not None, on_image)
+    if not models:
+        raise TooFewRegistered(
+            f"{frames_dir}: SfM could not initialise a model from {len(image_names)} frames (no image pair "
+            "with enough matches and parallax). Try: more texture/light, a higher --fps or --long-side, "
+            "a known camera (--camera camera.yaml), or a slower walk with sideways motion at the start."
+        )
+    ranked = sorted(models.items(), key=lambda kv: kv[1].num_reg_images(), reverse=True)
+    best_idx, best = ranked[0]
+    others = []
+    for idx, rec in ranked[1:]:
+        names = sorted(im.name for im in rec.images.values() if im.has_pose)
+        others.append({"model": int(idx), "registered": len(names), "points3D": int(rec.num_points3D()),
+                       "first_frame": names[0] if names else None, "last_frame": names[-1] if names else None})  # fmt: skip
+    model_dir = work / "model"
+    model_dir.mkdir()
+    best.write_binary(str(model_dir))
+    result = SfmResult(
+        model_dir=model_dir,
+        registered=int(best.num_reg_images()),
+        total=len(image_names),
+        mean_reprojection_error_px=float(best.compute_mean_reprojection_error()),
+        num_points=int(best.num_points3D()),
+        sequential_pairs=seq,
+        loop_pairs=loops,
+        other_models=others,
+    )
+    if result.registered < options.min_registered_fraction * result.total:
+        extra = f"; {len(others)} other model(s) hold {[o['registered'] for o in others]} frames" if others else ""
+        raise TooFewRegistered(
+            f"{frames_dir}: SfM registered only {result.registered} of {result.total} frames in its largest "
+            f"model (need {options.min_registered_fraction:.0%}){extra}. Try: a higher --fps (more overlap "
+            "between frames), a larger --long-side, a known camera (--camera camera.yaml), or a video with "
+            "more texture and slower turns."
+        )
+    return result
