@@ -6,7 +6,9 @@ The two layouts differ only in where console scripts go:
 * ``pip install .`` → ``<prefix>/bin/camposer`` (pip writes entry-point scripts itself and ignores
   setup.cfg's ``[install] install_scripts``);
 * ``colcon build`` (``setup.py install``/``develop``, which read setup.cfg) →
-  ``<prefix>/lib/camposer/camposer``, where ``ros2 run camposer <exe>`` looks.
+  ``<prefix>/lib/camposer/camposer``, where ``ros2 run camposer <exe>`` looks, with the shebang
+  ``#!/usr/bin/env python3`` (setup.cfg ``[build_scripts]``) so that an activated virtualenv
+  holding the pip-only dependencies (torch, pycolmap, ...) is used at run time.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ def _purelib(prefix: Path) -> Path:
 
 def _env_for(prefix: Path) -> dict:
     env = dict(os.environ)
+    # colcon-style scripts start with `#!/usr/bin/env python3`: the active environment's python
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONPATH"] = str(_purelib(prefix))
     env["AMENT_PREFIX_PATH"] = str(prefix)
     return env
@@ -131,7 +135,9 @@ def test_pip_install_gives_console_script_share_files_and_ament_index(tmp_path, 
     )
     assert _installed_record() == before, "installing into a prefix touched the environment's install"
     for name in _console_scripts():
-        assert (prefix / "bin" / name).is_file(), f"pip did not install console script {name} in bin/"
+        exe = prefix / "bin" / name
+        assert exe.is_file(), f"pip did not install console script {name} in bin/"
+        assert exe.read_text().splitlines()[0] == f"#!{sys.executable}"  # setup.cfg does not leak into pip
     env = _env_for(prefix)
     # the package imported is the one just installed, not the development checkout
     where = _run([sys.executable, "-c", "import camposer_core; print(camposer_core.__file__)"], tmp_path, env=env).stdout
@@ -155,7 +161,10 @@ def test_colcon_style_install_puts_executables_where_ros2_run_looks(tmp_path):
         src,
     )
     for name in _console_scripts():
-        assert (prefix / "lib" / "camposer" / name).is_file(), f"{name} not in lib/camposer (ros2 run)"
+        exe = prefix / "lib" / "camposer" / name
+        assert exe.is_file(), f"{name} not in lib/camposer (ros2 run)"
+        # runs with the python on PATH, so an activated venv with the pip-only deps works
+        assert exe.read_text().splitlines()[0] == "#!/usr/bin/env python3"
     env = _env_for(prefix)
     assert "usage: camposer" in _run([str(prefix / "lib/camposer/camposer"), "--help"], tmp_path, env=env).stdout
     _check_share(prefix)
@@ -166,6 +175,7 @@ def test_setup_cfg_sends_colcon_scripts_to_lib_package():
     cfg.read(REPO / "setup.cfg")
     assert cfg["develop"]["script_dir"] == "$base/lib/camposer"  # colcon --symlink-install
     assert cfg["install"]["install_scripts"] == "$base/lib/camposer"  # colcon build
+    assert cfg["build_scripts"]["executable"] == "/usr/bin/env python3"  # venv-friendly ros2 run
 
 
 def test_versions_agree(version):
@@ -278,3 +288,20 @@ def test_makefile_reinstalls_only_when_packaging_files_change(tmp_path):
         assert not up_to_date(), f"editing {name} must reinstall"
         os.utime(tmp_path / ".venv/.camposer-installed", (future + 1, future + 1))
         assert up_to_date()
+
+
+def test_requirements_pip_matches_setup_py():
+    """README tells ROS users to `pip install -r requirements-pip.txt` for what rosdep cannot
+    install: the same pins as setup.py, and every setup.py requirement lacking a rosdep key."""
+    text = (REPO / "setup.py").read_text()
+    block = re.search(r"install_requires=\[(.*?)\]", text, re.S).group(1)
+    setup_reqs = {re.split(r"[=<>!~\[]", r)[0]: r for r in re.findall(r'"([^"]+)"', block)}
+    lines = [ln.strip() for ln in (REPO / "requirements-pip.txt").read_text().splitlines()]
+    pip_reqs = {re.split(r"[=<>!~\[]", r)[0]: r for r in lines if r and not r.startswith("#")}
+    for name, spec in pip_reqs.items():
+        assert setup_reqs.get(name) == spec, f"requirements-pip.txt {spec!r} != setup.py {setup_reqs.get(name)!r}"
+    covered_by_rosdep = {"numpy", "scipy", "opencv-python-headless", "pyyaml", "matplotlib", "tqdm", "pillow"}
+    _, deps = _package_xml()
+    assert {"python3-numpy", "python3-scipy", "python3-opencv", "python3-yaml", "python3-matplotlib"} <= deps
+    missing = set(setup_reqs) - covered_by_rosdep - set(pip_reqs)
+    assert not missing, f"setup.py requirements neither in package.xml (rosdep) nor requirements-pip.txt: {missing}"
