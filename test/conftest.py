@@ -31,3 +31,80 @@ def ros_env(tmp_path):
     env = dict(os.environ)
     env["ROS_LOG_DIR"] = str(tmp_path / "ros_log")
     return env
+
+
+# --------------------------------------------------------------------------- pose models
+# (models/training engineer) A tiny pose dataset written through the dataset-folder layout, and
+# a tiny checkpoint trained on it, for tests of anything that consumes a model (Localizer, ROS
+# nodes, evaluation). Independent of the synthetic building so it costs ~1 s.
+
+
+def write_tiny_pose_dataset(root, n_per_lap: int = 48, width: int = 64, height: int = 48):
+    """Two laps around a 4 m x 3 m rectangle (recordings lap1, lap2; camera 1.5 m high, looking
+    along the path), images whose stripes/colours depend on position and heading.
+    Splits: train = lap1 except every 4th frame, val = every 4th frame of lap1, test = lap2."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    from camposer_core.camera import PinholeCamera, save_camera_yaml
+    from camposer_core.geometry import quat_from_matrix
+    from camposer_core.trajectory import Trajectory
+
+    root = Path(root)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    corners = np.array([[0, 0], [4, 0], [4, 3], [0, 3], [0, 0]], float)
+    seg = np.linalg.norm(np.diff(corners, axis=0), axis=1)
+    frames, ts, pos, quat, rec = [], [], [], [], []
+    for lap in (1, 2):
+        for i in range(n_per_lap):
+            s = (i + 0.5 * (lap - 1)) / n_per_lap * seg.sum()
+            k = int(np.searchsorted(np.cumsum(seg), s, side="right"))
+            k = min(k, 3)
+            a = (s - np.cumsum(np.r_[0, seg])[k]) / seg[k]
+            xy = corners[k] + a * (corners[k + 1] - corners[k])
+            d = (corners[k + 1] - corners[k]) / seg[k]
+            yaw = np.arctan2(d[1], d[0]) + 0.2 * np.sin(2 * np.pi * s / 3.0)
+            fwd = np.array([np.cos(yaw), np.sin(yaw), 0.0])
+            right = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
+            R = np.stack([right, [0.0, 0.0, -1.0], fwd], axis=1)
+            u = np.arange(width)[None, :]
+            v = np.arange(height)[:, None]
+            img = np.zeros((height, width, 3), np.uint8)
+            img[..., 0] = (127 + 120 * np.sin(u * (0.15 + 0.05 * xy[0]) + 3 * yaw)).astype(np.uint8)
+            img[..., 1] = (127 + 120 * np.cos(v * 0.2 + 2 * xy[1])).repeat(width, 1).astype(np.uint8)
+            img[..., 2] = np.uint8(40 * k + 30) + (u * 0 + v * 2).astype(np.uint8)
+            name = f"lap{lap}_{i:04d}.png"
+            cv2.imwrite(str(root / "images" / name), img[..., ::-1])
+            frames.append(name)
+            ts.append(i * 0.2)
+            pos.append([xy[0], xy[1], 1.5])
+            quat.append(quat_from_matrix(R))
+            rec.append(f"lap{lap}")
+    traj = Trajectory(frames, np.array(ts), np.array(pos), np.array(quat), rec)
+    traj.save_csv(root / "poses.csv")
+    idx = np.arange(len(traj))
+    lap1 = idx < n_per_lap
+    traj.subset(lap1 & (idx % 4 != 3)).save_csv(root / "train" / "poses.csv")
+    traj.subset(lap1 & (idx % 4 == 3)).save_csv(root / "val" / "poses.csv")
+    traj.subset(~lap1).save_csv(root / "test" / "poses.csv")
+    save_camera_yaml(PinholeCamera.from_fov(width, height, 90.0), root / "camera.yaml")
+    (root / "manifest.json").write_text(json.dumps({"map_frame": "map", "source": "tiny test dataset"}))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_pose_dataset(tmp_path_factory):
+    """Path of a tiny (96 frames, 64x48) dataset folder with train/val/test splits."""
+    return write_tiny_pose_dataset(tmp_path_factory.mktemp("tiny_pose_dataset"))
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_pose_dataset):
+    """Path of a small checkpoint (PoseNet, MobileNetV3-small, random init, 64x48 input, a few
+    training steps on ``tiny_pose_dataset``) for tests of Localizer consumers. Map frame
+    ``map``; poses around x in [0, 4], y in [0, 3], z = 1.5."""
+    from camposer_core.training.quick import train_tiny_checkpoint
+
+    return train_tiny_checkpoint(tiny_pose_dataset, tmp_path_factory.mktemp("tiny_checkpoint") / "model.pt")

@@ -1,0 +1,170 @@
+"""The one inference object: image in → camera pose out.
+
+Used by ``camposer evaluate``, the ROS localizer node and any server::
+
+    loc = Localizer.from_checkpoint("model.pt", walkable_map="walkable.yaml")
+    est = loc.localize(image, encoding="bgr8")      # PoseEstimate
+    ests = loc.localize_batch([im1, im2], "rgb8")   # list[PoseEstimate]
+
+Images may have any size and one of the encodings ``rgb8``, ``bgr8``, ``rgba8``, ``bgra8``,
+``mono8``; the checkpoint's :class:`~camposer_core.models.transform.InputTransform` resizes and
+normalises them exactly as in training.
+
+Pipeline per image: regressor → ``refiners`` in order (objects with
+``refine(image_rgb, estimate) -> PoseEstimate``, e.g. PnP refinement or odometry fusion) →
+snapping of the position onto the walkable map (when one is given).
+
+The covariance is the diagonal 6x6 (x, y, z [m^2], roll, pitch, yaw [rad^2] about the map
+frame's axes) built from the model's validation errors stored in the checkpoint (see
+:class:`camposer_core.training.checkpoint.ErrorStats`); checkpoints without validation
+statistics report 1 m and 10 deg standard deviations.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+import torch
+
+from .models.transform import InputTransform, images_to_tensor, resize_rgb, to_rgb
+
+__all__ = ["PoseEstimate", "Localizer", "Refiner"]
+
+
+@dataclass
+class PoseEstimate:
+    """One camera pose estimate (camera-to-world, map frame)."""
+
+    position: np.ndarray  # (3,) camera centre, map frame, metres (before snapping)
+    quaternion: np.ndarray  # (4,) w, x, y, z camera-to-world, canonical (w >= 0)
+    snapped_position: np.ndarray | None  # (3,) after snapping to the walkable map (None without a map)
+    snap_distance_m: float | None  # how far snapping moved the position (None without a map)
+    covariance: np.ndarray  # (6, 6) x y z roll pitch yaw (m^2, rad^2), see module docstring
+    inference_ms: float  # wall time of this estimate (batch time / batch size for batches)
+
+    @property
+    def best_position(self) -> np.ndarray:
+        """The snapped position when there is one, else the raw regressor position."""
+        return self.position if self.snapped_position is None else self.snapped_position
+
+
+class Refiner(Protocol):
+    def refine(self, image_rgb: np.ndarray, estimate: PoseEstimate) -> PoseEstimate: ...
+
+
+class Localizer:
+    """Absolute pose regressor wrapped for inference (see module docstring)."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        transform: InputTransform,
+        map_frame: str = "map",
+        covariance: np.ndarray | None = None,
+        device: str | torch.device = "cpu",
+        walkable_map=None,
+        snap_margin_m: float = 0.0,
+        refiners: Sequence[Refiner] = (),
+        source: str = "model",
+    ):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.transform = transform
+        self.map_frame = map_frame
+        self.covariance = (
+            np.diag([1.0, 1.0, 1.0] + [np.radians(10.0) ** 2] * 3) if covariance is None else np.asarray(covariance, float)
+        )
+        if self.covariance.shape != (6, 6):
+            raise ValueError(f"covariance must be 6x6, got {self.covariance.shape}")
+        self.walkable_map = _load_walkable(walkable_map)
+        if snap_margin_m < 0:
+            raise ValueError(f"snap_margin_m must be >= 0, got {snap_margin_m}")
+        self.snap_margin_m = float(snap_margin_m)
+        self.refiners = list(refiners)
+        self.source = source
+        self._mean, self._std = transform.mean_std_tensors(self.device)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path, device="cpu", walkable_map=None, snap_margin_m: float = 0.0, refiners: Sequence[Refiner] = ()
+    ) -> "Localizer":
+        """Load a checkpoint written by ``camposer train``. ``walkable_map`` is a
+        :class:`~camposer_core.walkable.WalkableMap` or the path of its YAML file."""
+        from .training.checkpoint import Checkpoint
+
+        ckpt = Checkpoint.load(path)
+        if ckpt.model.kind == "menet":
+            raise ValueError(f"{path}: is a MeNet (relative pose) checkpoint; the Localizer needs an absolute model")
+        model = ckpt.build_model(device, source=str(path))
+        return cls(
+            model,
+            ckpt.transform,
+            map_frame=ckpt.map_frame,
+            covariance=ckpt.covariance(),
+            device=device,
+            walkable_map=walkable_map,
+            snap_margin_m=snap_margin_m,
+            refiners=refiners,
+            source=str(path),
+        )
+
+    # ------------------------------------------------------------------ inference
+
+    def localize(self, image: np.ndarray, encoding: str = "rgb8") -> PoseEstimate:
+        """Pose of the camera that took ``image`` (``(H, W[, C])`` uint8 in ``encoding``)."""
+        return self.localize_batch([image], encoding)[0]
+
+    def localize_batch(self, images: Sequence[np.ndarray], encoding: str = "rgb8") -> list[PoseEstimate]:
+        """Poses of a list (or ``(B, H, W[, C])`` array) of images, all in ``encoding``."""
+        t0 = time.perf_counter()
+        if len(images) == 0:
+            return []
+        rgb = [to_rgb(im, encoding) for im in images]
+        tr = self.transform
+        batch = np.empty((len(rgb), tr.height, tr.width, 3), dtype=np.uint8)
+        for i, im in enumerate(rgb):
+            batch[i] = resize_rgb(im, tr.width, tr.height)
+        with torch.inference_mode():
+            x = images_to_tensor(batch, tr, self.device)
+            out = self.model.predict_metric(x).double().cpu().numpy()
+        if not np.all(np.isfinite(out)):
+            raise RuntimeError(f"{self.source}: the network produced NaN/inf outputs (corrupt weights?)")
+        positions, quats = out[:, :3], out[:, 3:]
+        quats = quats / np.linalg.norm(quats, axis=1, keepdims=True)
+        quats = np.where(quats[:, :1] < 0, -quats, quats)
+        ms = (time.perf_counter() - t0) * 1000.0 / len(rgb)
+        estimates = [
+            PoseEstimate(positions[i].copy(), quats[i].copy(), None, None, self.covariance.copy(), ms)
+            for i in range(len(rgb))
+        ]
+        if self.refiners:
+            for i, im in enumerate(rgb):
+                for refiner in self.refiners:
+                    estimates[i] = refiner.refine(im, estimates[i])
+        if self.walkable_map is not None:
+            estimates = self._snap(estimates)
+        total_ms = (time.perf_counter() - t0) * 1000.0 / len(rgb)
+        return [replace(e, inference_ms=total_ms) for e in estimates]
+
+    def _snap(self, estimates: list[PoseEstimate]) -> list[PoseEstimate]:
+        pos = np.stack([e.position for e in estimates])
+        res = self.walkable_map.snap(pos, margin=self.snap_margin_m)
+        snapped = np.asarray(res.positions, float).reshape(-1, 3)
+        dist = np.asarray(res.distance_m, float).reshape(-1)
+        return [replace(e, snapped_position=snapped[i], snap_distance_m=float(dist[i])) for i, e in enumerate(estimates)]
+
+
+def _load_walkable(walkable_map):
+    if walkable_map is None:
+        return None
+    if isinstance(walkable_map, (str, Path)):
+        from .walkable import WalkableMap
+
+        return WalkableMap.load(walkable_map)
+    if not hasattr(walkable_map, "snap"):
+        raise ValueError(f"walkable_map must be a WalkableMap or a path to its YAML, got {type(walkable_map).__name__}")
+    return walkable_map

@@ -1,0 +1,197 @@
+"""Training configuration: typed dataclasses read from / written to YAML.
+
+Example (``config/train_demo.yaml``)::
+
+    model:   {kind: posenet, backbone: mobilenet_v3_small, head: mlp, weights: imagenet}
+    loss:    {kind: learned, beta_init: 0.0, gamma_init: -3.0}
+    optim:   {name: adam, lr: 0.001, schedule: cosine}
+    data:    {dataset: demo_output/dataset, width: 128, height: 96, steps: 3, skip: 2}
+    augment: {enabled: true, brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.02, crop_scale: 0.85}
+    mode: finetune          # or frozen: backbone features cached once, only the head trains
+    epochs: 240
+    batch_size: 32
+    seed: 0
+
+Unknown keys are errors (naming the file and the key), so typos never pass silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..models.losses import LossConfig
+from ..models.posenet import ModelConfig
+
+__all__ = ["TrainConfig", "DataConfig", "AugmentConfig", "OptimConfig", "PenaltyConfig", "load_config", "save_config"]
+
+MODES = ("frozen", "finetune")
+OPTIMISERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("none", "step", "cosine")
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from and how they are fed.
+
+    ``width`` x ``height``: network input size in pixels (every image is resized to it).
+    ``steps`` / ``skip``: MapNet tuples of ``steps`` frames, ``skip`` frames apart (counted in
+    the split's own frames of one recording, ordered by timestamp); MeNet pairs use ``skip``."""
+
+    dataset: str = ""
+    width: int = 128
+    height: int = 96
+    train_split: str = "train"
+    val_split: str = "val"
+    steps: int = 3
+    skip: int = 2
+
+    def __post_init__(self):
+        if self.steps < 2 or self.skip < 1:
+            raise ValueError(f"data.steps must be >= 2 and data.skip >= 1, got {self.steps}, {self.skip}")
+
+
+@dataclass
+class AugmentConfig:
+    """Photometric jitter (torchvision ColorJitter factors) and small random crops keeping at
+    least ``crop_scale`` of the image area (1.0 = no crop). Never flips: a mirrored image is a
+    different place."""
+
+    enabled: bool = True
+    brightness: float = 0.3
+    contrast: float = 0.3
+    saturation: float = 0.3
+    hue: float = 0.02
+    crop_scale: float = 0.85
+
+    def __post_init__(self):
+        if not 0.3 <= self.crop_scale <= 1.0:
+            raise ValueError(f"augment.crop_scale must be in [0.3, 1], got {self.crop_scale}")
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and its per-epoch learning-rate schedule (``step``: multiply by ``gamma``
+    every ``step_epochs``; ``cosine``: cosine decay to ``lr * min_lr_factor`` at the last epoch)."""
+
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    step_epochs: int = 30
+    gamma: float = 0.1
+    min_lr_factor: float = 0.01
+
+    def __post_init__(self):
+        if self.name not in OPTIMISERS:
+            raise ValueError(f"optim.name must be one of {OPTIMISERS}, got {self.name!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"optim.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.lr <= 0:
+            raise ValueError(f"optim.lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class PenaltyConfig:
+    """Optional walkable-map penalty (``camposer_core.walkable.penalty.WalkablePenalty``) added
+    to the loss with ``weight`` (0 = off); ``map`` defaults to the dataset's walkable.yaml."""
+
+    weight: float = 0.0
+    map: str = ""
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``camposer train`` needs (see module docstring).
+
+    ``device``: auto | cpu | cuda[:N]. ``amp``: mixed precision, used only on CUDA.
+    ``patience``: early stopping after this many validations without a better median position
+    error (0 = off). ``max_steps``: stop after this many optimiser steps in total (0 = no cap;
+    tests). ``frozen_copies``: in frozen mode, number of augmented feature copies cached per
+    image besides the clean one. ``num_threads``: torch CPU threads (0 = torch default)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    mode: str = "finetune"
+    epochs: int = 60
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    patience: int = 0
+    val_every: int = 1
+    max_steps: int = 0
+    frozen_copies: int = 0
+    num_threads: int = 0
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.model.kind == "menet" and self.mode == "frozen":
+            raise ValueError("mode 'frozen' needs a pretrained backbone; MeNet has none (use mode: finetune)")
+        if self.epochs < 1 or self.batch_size < 1 or self.val_every < 1:
+            raise ValueError("epochs, batch_size and val_every must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
+        return _build(cls, d or {}, source, "")
+
+
+def _build(cls, d: Any, source: str, prefix: str):
+    if not isinstance(d, dict):
+        raise ValueError(f"{source}: '{prefix or 'top level'}' must be a mapping, got {type(d).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        where = f" in '{prefix}'" if prefix else ""
+        raise ValueError(f"{source}: unknown key(s) {unknown}{where} (allowed: {sorted(fields)})")
+    kwargs = {}
+    for name, value in d.items():
+        sub = _NESTED.get((cls, name))
+        kwargs[name] = _build(sub, value, source, f"{prefix}{name}.".rstrip(".")) if sub else value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+
+
+_NESTED = {
+    (TrainConfig, "model"): ModelConfig,
+    (TrainConfig, "loss"): LossConfig,
+    (TrainConfig, "optim"): OptimConfig,
+    (TrainConfig, "data"): DataConfig,
+    (TrainConfig, "augment"): AugmentConfig,
+    (TrainConfig, "penalty"): PenaltyConfig,
+}
+
+
+def load_config(path) -> TrainConfig:
+    """Read a training YAML. Errors name the file and the bad key/value."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
+    return TrainConfig.from_dict(data, source=str(path))
+
+
+def save_config(config: TrainConfig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return path

@@ -1,0 +1,159 @@
+"""Training data from a dataset folder: images held in memory at the network input size,
+pose targets, position normalisation, MapNet tuples / MeNet pairs, and augmentation.
+
+Targets are ``(N, 7)`` float32: position normalised as ``(p - pos_mean) / pos_scale`` (ONE
+shared scale, the RMS distance of the training camera centres from their mean, so the few
+centimetres of height variation do not dominate the loss) and the canonical quaternion
+(w >= 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torchvision.transforms import v2
+
+from ..dataset.folder import DatasetFolder
+from ..geometry import quat_canonical, relative_pose
+from ..models.transform import resize_rgb
+from .config import AugmentConfig
+
+__all__ = ["SplitData", "Normalization", "load_split", "tuple_indices", "make_augmenter", "relative_targets"]
+
+
+@dataclass
+class Normalization:
+    """``p_norm = (p - mean) / scale``; ``mean`` (3,) metres, ``scale`` metres per unit."""
+
+    mean: np.ndarray
+    scale: float
+
+    @classmethod
+    def from_positions(cls, positions: np.ndarray) -> "Normalization":
+        positions = np.asarray(positions, float).reshape(-1, 3)
+        mean = positions.mean(axis=0)
+        scale = float(np.sqrt(np.mean(np.sum((positions - mean) ** 2, axis=1))))
+        return cls(mean, max(scale, 1e-3))
+
+    def apply(self, positions: np.ndarray) -> np.ndarray:
+        return (np.asarray(positions, float) - self.mean) / self.scale
+
+
+@dataclass
+class SplitData:
+    """One split of a dataset, images resized to the input size."""
+
+    name: str
+    frames: list[str]
+    images: np.ndarray  # (N, H, W, 3) uint8 RGB at the network input size
+    positions: np.ndarray  # (N, 3) metres, map frame
+    quaternions: np.ndarray  # (N, 4) canonical w, x, y, z
+    recordings: list[str]
+    timestamps: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def targets(self, norm: Normalization) -> np.ndarray:
+        """``(N, 7)`` float32 normalised position + canonical quaternion."""
+        return np.concatenate([norm.apply(self.positions), self.quaternions], axis=1).astype(np.float32)
+
+
+def load_split(folder: DatasetFolder, split: str, width: int, height: int) -> SplitData:
+    """Read the poses and images of ``split``, resizing every image to ``width x height``."""
+    traj = folder.poses(split)
+    n = len(traj)
+    images = np.empty((n, height, width, 3), dtype=np.uint8)
+    for i, frame in enumerate(traj.frames):
+        images[i] = resize_rgb(folder.load_image(frame), width, height)
+    recordings = traj.recordings if traj.recordings is not None else ["all"] * n
+    return SplitData(
+        name=split,
+        frames=list(traj.frames),
+        images=images,
+        positions=traj.positions.copy(),
+        quaternions=quat_canonical(traj.quaternions) if n else traj.quaternions,
+        recordings=list(recordings),
+        timestamps=traj.timestamps.copy(),
+    )
+
+
+def tuple_indices(recordings, timestamps, steps: int, skip: int) -> np.ndarray:
+    """``(M, steps)`` indices of frame tuples ``i, i+skip, ..., i+(steps-1)*skip`` taken within
+    each recording in timestamp order (never across recordings)."""
+    recordings = np.asarray(recordings)
+    timestamps = np.asarray(timestamps, float)
+    out = []
+    span = (steps - 1) * skip
+    for rec in dict.fromkeys(recordings.tolist()):
+        idx = np.flatnonzero(recordings == rec)
+        idx = idx[np.argsort(timestamps[idx], kind="stable")]
+        for start in range(len(idx) - span):
+            out.append(idx[start : start + span + 1 : skip])
+    return np.asarray(out, dtype=np.int64).reshape(-1, steps)
+
+
+def relative_targets(split: SplitData, pairs: np.ndarray, trans_scale: float) -> np.ndarray:
+    """``(M, 7)`` MeNet targets for index pairs ``(M, 2)``: ``T_a^{-1} T_b`` with the
+    translation divided by ``trans_scale``."""
+    a, b = pairs[:, 0], pairs[:, 1]
+    t, q = relative_pose(split.positions[a], split.quaternions[a], split.positions[b], split.quaternions[b])
+    return np.concatenate([np.asarray(t).reshape(-1, 3) / trans_scale, quat_canonical(q).reshape(-1, 4)], 1).astype(
+        np.float32
+    )
+
+
+def make_augmenter(cfg: AugmentConfig, width: int, height: int):
+    """A callable uint8 ``(3, H, W)`` tensor → augmented uint8 tensor (same size), or None."""
+    if not cfg.enabled:
+        return None
+    ops = []
+    if cfg.crop_scale < 1.0:
+        ratio = width / height
+        ops.append(v2.RandomResizedCrop((height, width), scale=(cfg.crop_scale, 1.0), ratio=(ratio * 0.95, ratio / 0.95), antialias=True))
+    if max(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue) > 0:
+        ops.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
+    return v2.Compose(ops) if ops else None
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Items ``(uint8 images (S, 3, H, W), targets (S, 7))`` for index tuples ``(M, S)``
+    (S = 1 for PoseNet); each image is augmented independently."""
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, index: np.ndarray, augment=None):
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2)  # (N, 3, H, W) uint8 view
+        self.targets = torch.from_numpy(targets)
+        self.index = torch.as_tensor(index, dtype=torch.long).reshape(len(index), -1)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):
+        idx = self.index[i]
+        imgs = self.images[idx]
+        if self.augment is not None:
+            imgs = torch.stack([self.augment(im) for im in imgs])
+        return imgs, self.targets[idx]
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """MeNet items ``(uint8 (2, 3, H, W), target (7,))`` for pairs ``(M, 2)``; the same
+    photometric/crop augmentation draw is NOT shared between the two images."""
+
+    def __init__(self, images: np.ndarray, pairs: np.ndarray, targets: np.ndarray, augment=None):
+        self.images = torch.from_numpy(images).permute(0, 3, 1, 2)
+        self.pairs = torch.as_tensor(pairs, dtype=torch.long)
+        self.targets = torch.from_numpy(targets)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i):
+        imgs = self.images[self.pairs[i]]
+        if self.augment is not None:
+            imgs = torch.stack([self.augment(im) for im in imgs])
+        return imgs, self.targets[i]

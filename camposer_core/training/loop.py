@@ -1,0 +1,619 @@
+"""The training loop behind ``camposer train``.
+
+Output folder::
+
+    OUT/
+      config.yaml     the resolved training config
+      best.pt         checkpoint with the lowest validation median position error (a real copy,
+                      written when a validation improves; carries the validation error stats)
+      last.pt         checkpoint of the last finished epoch + optimiser state (for --resume)
+      metrics.csv     one row per epoch, columns METRICS_COLUMNS:
+                        epoch                  1-based epoch number
+                        train_loss             mean training loss of the epoch
+                        val_position_median_m  validation median position error, metres
+                        val_position_mean_m    validation mean position error, metres
+                        val_rotation_median_deg, val_rotation_mean_deg   degrees
+                        lr                     learning rate used in the epoch
+                        seconds                wall time of the epoch
+                        best                   1 if best.pt was written this epoch
+                      (val_* are empty on epochs without validation; for MeNet they are the
+                      errors of the relative poses between validation pairs.)
+
+Modes: ``frozen`` caches backbone features once (backbone in eval mode) and trains only the head;
+``finetune`` trains end to end with augmentation. CUDA + AMP when available, CPU otherwise.
+Multi-GPU via ``torchrun --nproc_per_node N -m camposer_core.cli train ...`` (DDP: each rank
+sees a shard of every epoch; rank 0 validates and writes files).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..dataset.folder import DatasetFolder
+from ..geometry import position_error, rotation_error_deg
+from ..models.backbones import calibrate_batchnorm
+from ..models.losses import build_loss
+from ..models.posenet import build_model
+from ..models.transform import InputTransform
+from .checkpoint import Checkpoint, ErrorStats
+from .config import TrainConfig, save_config
+from .data import (
+    ImageDataset,
+    Normalization,
+    PairDataset,
+    SplitData,
+    load_split,
+    make_augmenter,
+    relative_targets,
+    tuple_indices,
+)
+
+__all__ = ["train", "TrainResult", "METRICS_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+METRICS_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_position_median_m",
+    "val_position_mean_m",
+    "val_rotation_median_deg",
+    "val_rotation_mean_deg",
+    "lr",
+    "seconds",
+    "best",
+)
+
+
+@dataclass
+class TrainResult:
+    """Where the outputs went and how the best model did on validation."""
+
+    out_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    metrics_csv: Path
+    best_epoch: int
+    best_val_position_median_m: float
+    best_val_rotation_median_deg: float
+    epochs_run: int
+    seconds: float
+
+
+# --------------------------------------------------------------------------- set-up helpers
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _resolve_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank); initialises the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _normalize_images(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 ``(..., 3, H, W)`` → normalised float."""
+    return (x.float().div_(255.0) - mean) / std
+
+
+def _lr_lambda(cfg: TrainConfig):
+    o = cfg.optim
+    if o.schedule == "none":
+        return lambda e: 1.0
+    if o.schedule == "step":
+        return lambda e: o.gamma ** (e // max(1, o.step_epochs))
+    return lambda e: o.min_lr_factor + (1 - o.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * min(e, cfg.epochs) / cfg.epochs))
+
+
+def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+
+
+def _walkable_penalty(cfg: TrainConfig, folder: DatasetFolder, device):
+    if cfg.penalty.weight <= 0:
+        return None
+    from ..walkable import WalkableMap
+    from ..walkable.penalty import WalkablePenalty
+
+    path = Path(cfg.penalty.map) if cfg.penalty.map else folder.walkable_map_path
+    if path is None:
+        raise ValueError(f"penalty.weight > 0 but no penalty.map given and {folder.root} has no walkable.yaml")
+    return WalkablePenalty(WalkableMap.load(path)).to(device)
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+class _Trainer:
+    """State of one training run; ``run()`` does the epochs."""
+
+    def __init__(self, cfg: TrainConfig, out_dir: Path, dataset, resume: bool, force: bool):
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.rank, self.world, local_rank = _distributed()
+        self.main = self.rank == 0
+        self.device = _resolve_device(cfg.device, local_rank)
+        self.amp = bool(cfg.amp and self.device.type == "cuda")
+        if cfg.num_threads > 0:
+            torch.set_num_threads(cfg.num_threads)
+        _seed_everything(cfg.seed + self.rank)
+
+        root = dataset or cfg.data.dataset
+        if not root:
+            raise ValueError("no dataset given: set data.dataset in the config or pass --dataset")
+        self.folder = DatasetFolder.open(root)
+        cfg.data.dataset = str(self.folder.root)
+        self._check_out_dir(resume, force)
+
+        d = cfg.data
+        self.transform = InputTransform(d.width, d.height)
+        self.train_data = load_split(self.folder, d.train_split, d.width, d.height)
+        if len(self.train_data) == 0:
+            raise ValueError(f"{self.folder.root}: split {d.train_split!r} is empty (have {self.folder.splits()})")
+        self.val_data = load_split(self.folder, d.val_split, d.width, d.height)
+        if len(self.val_data) == 0:
+            log.warning("%s: split %r is empty; validating on the training split", self.folder.root, d.val_split)
+            self.val_data = self.train_data
+
+        self.kind = cfg.model.kind
+        if self.kind == "menet":
+            self.train_pairs = tuple_indices(self.train_data.recordings, self.train_data.timestamps, 2, d.skip)
+            self.val_pairs = tuple_indices(self.val_data.recordings, self.val_data.timestamps, 2, d.skip)
+            if len(self.train_pairs) == 0 or len(self.val_pairs) == 0:
+                raise ValueError(f"{self.folder.root}: not enough consecutive frames for MeNet pairs with skip={d.skip}")
+            rel = self.train_data.positions[self.train_pairs[:, 1]] - self.train_data.positions[self.train_pairs[:, 0]]
+            self.norm = Normalization(np.zeros(3), max(float(np.sqrt(np.mean(np.sum(rel**2, 1)))), 1e-3))
+        else:
+            self.norm = Normalization.from_positions(self.train_data.positions)
+
+        self.model = build_model(cfg.model, self.norm.mean, self.norm.scale).to(self.device)
+        if getattr(self.model, "weights_used", "random") == "random" and cfg.model.weights not in (None, "none", "random"):
+            log.warning("backbone %s is randomly initialised (no pretrained weights available)", cfg.model.backbone)
+        if self.device.type == "cpu" and cfg.mode == "finetune":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.loss_fn = build_loss(cfg.loss, self.kind).to(self.device)
+        self.penalty = _walkable_penalty(cfg, self.folder, self.device) if self.kind != "menet" else None
+        self.mean, self.std = self.transform.mean_std_tensors(self.device)
+
+        if cfg.mode == "frozen":
+            for p in self.model.backbone.parameters():
+                p.requires_grad_(False)
+        trainable = [p for p in self.model.parameters() if p.requires_grad] + list(self.loss_fn.parameters())
+        self.optimizer = _optimizer(cfg, trainable)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(cfg))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.ddp_model = self._wrap_ddp()
+
+        self.start_epoch = 0
+        self.best = (math.inf, math.inf)  # (val median m, val median deg)
+        self.best_epoch = 0
+        self.bad_validations = 0
+        self.steps_done = 0
+        if resume:
+            self._resume()
+        elif getattr(self.model, "weights_used", "random") == "random":
+            self._calibrate_batchnorm()
+        self._build_batches()
+
+    # ---------------------------------------------------------------- files
+
+    @property
+    def best_path(self) -> Path:
+        return self.out / "best.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.out / "last.pt"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out / "metrics.csv"
+
+    def _check_out_dir(self, resume: bool, force: bool) -> None:
+        existing = [p for p in (self.best_path, self.last_path, self.metrics_path) if p.exists()]
+        if resume:
+            if not self.last_path.is_file():
+                raise FileNotFoundError(f"cannot resume: {self.last_path} not found")
+        elif existing and not force:
+            raise ValueError(
+                f"{self.out} already holds a training run ({existing[0].name}); use --resume to continue it "
+                "or --force to overwrite"
+            )
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if not resume:
+                for p in existing:
+                    p.unlink()
+            save_config(self.cfg, self.out / "config.yaml")
+
+    def _resume(self) -> None:
+        ckpt = Checkpoint.load(self.last_path)
+        st = ckpt.train_state or {}
+        if ckpt.model.to_dict() | {"weights": None} != self.cfg.model.to_dict() | {"weights": None}:
+            raise ValueError(f"{self.last_path}: model in the checkpoint differs from the config; cannot resume")
+        if ckpt.manifest_hash and ckpt.manifest_hash != self.folder.manifest_hash():
+            log.warning("%s: dataset labels changed since the checkpoint was written", self.last_path)
+        self._bare_model().load_state_dict(ckpt.state_dict)
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        self.loss_fn.load_state_dict(st["loss"])
+        if st.get("scaler"):
+            self.scaler.load_state_dict(st["scaler"])
+        self.start_epoch = int(st["epoch"])
+        self.best = (float(st["best_m"]), float(st["best_deg"]))
+        self.best_epoch = int(st["best_epoch"])
+        self.bad_validations = int(st["bad_validations"])
+        self.steps_done = int(st.get("steps_done", 0))
+        torch.set_rng_state(st["rng_torch"])
+        log.info("resuming %s after epoch %d", self.out, self.start_epoch)
+
+    def _calibrate_batchnorm(self) -> None:
+        """Random-init network: match BatchNorm statistics to the training images first
+        (see :func:`calibrate_batchnorm`), else eval-mode features collapse."""
+        images = torch.from_numpy(self.train_data.images).permute(0, 3, 1, 2)
+        bs = max(8, self.cfg.batch_size)
+        net = self.model.encoder if self.kind == "menet" else self.model.backbone
+
+        def batches():
+            for s in range(0, len(images), bs):
+                x = _normalize_images(images[s : s + bs].to(self.device), self.mean, self.std)
+                if self.kind == "menet":  # pair each image with its successor
+                    x = torch.cat([x, torch.roll(x, -1, 0)], dim=1)
+                yield x
+
+        calibrate_batchnorm(net, batches())
+
+    def _bare_model(self) -> nn.Module:
+        return self.model
+
+    def _wrap_ddp(self):
+        if self.world <= 1:
+            return self.model
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        if self.cfg.mode == "frozen":
+            self.model.head = DDP(self.model.head, device_ids=ids)
+            return self.model
+        return DDP(self.model, device_ids=ids)
+
+    # ---------------------------------------------------------------- data
+
+    def _build_batches(self) -> None:
+        cfg, d = self.cfg, self.cfg.data
+        aug = make_augmenter(cfg.augment, d.width, d.height)
+        targets = self.train_data.targets(self.norm) if self.kind != "menet" else None
+        if self.kind == "menet":
+            ds = PairDataset(
+                self.train_data.images,
+                self.train_pairs,
+                relative_targets(self.train_data, self.train_pairs, self.norm.scale),
+                aug,
+            )
+        else:
+            if self.kind == "mapnet":
+                index = tuple_indices(self.train_data.recordings, self.train_data.timestamps, d.steps, d.skip)
+                if len(index) == 0:
+                    raise ValueError(
+                        f"{self.folder.root}: split {d.train_split!r} has no MapNet tuples "
+                        f"(steps={d.steps}, skip={d.skip}); lower them"
+                    )
+            else:
+                index = np.arange(len(self.train_data))[:, None]
+            self.index = index
+            self.targets_t = torch.from_numpy(targets).to(self.device)
+            ds = ImageDataset(self.train_data.images, targets, index, aug)
+        self.dataset = ds
+        if cfg.mode == "frozen":
+            self.features = self._cache_features(aug)
+            return
+        sampler = None
+        if self.world > 1:
+            sampler = torch.utils.data.distributed.DistributedSampler(ds, shuffle=True, seed=cfg.seed)
+        self.sampler = sampler
+        self.loader = torch.utils.data.DataLoader(
+            ds,
+            batch_size=cfg.batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            drop_last=len(ds) > cfg.batch_size,
+            num_workers=0,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    @torch.no_grad()
+    def _cache_features(self, aug) -> torch.Tensor:
+        """``(copies, N, D)`` backbone features of every training image (copy 0 clean)."""
+        t0 = time.perf_counter()
+        self.model.backbone.eval()
+        images = torch.from_numpy(self.train_data.images).permute(0, 3, 1, 2)
+        copies = []
+        for c in range(1 + (self.cfg.frozen_copies if aug is not None else 0)):
+            feats = []
+            for s in range(0, len(images), 64):
+                x = images[s : s + 64]
+                if c > 0:
+                    x = torch.stack([aug(im) for im in x])
+                with torch.autocast(self.device.type, enabled=self.amp):
+                    feats.append(self.model.features(_normalize_images(x.to(self.device), self.mean, self.std)).float())
+            copies.append(torch.cat(feats))
+        log.info("cached %d x %d backbone features in %.1f s", len(copies), len(images), time.perf_counter() - t0)
+        return torch.stack(copies)
+
+    # ---------------------------------------------------------------- epochs
+
+    def _loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """pred/target ``(B, S, 7)`` (S = 1 PoseNet) or ``(B, 7)`` (MeNet)."""
+        if self.kind == "mapnet":
+            loss = self.loss_fn(pred, target)
+        else:
+            loss = self.loss_fn(pred.reshape(-1, 7), target.reshape(-1, 7))
+        if self.penalty is not None:
+            metric = pred.reshape(-1, 7)[:, :3] * self.norm.scale + torch.as_tensor(
+                self.norm.mean, dtype=pred.dtype, device=pred.device
+            )
+            loss = loss + self.cfg.penalty.weight * self.penalty(metric)
+        return loss
+
+    def _step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.steps_done += 1
+
+    def _train_epoch_frozen(self, epoch: int) -> float:
+        self.model.head.train()
+        g = torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch * 31 + self.rank)
+        order = torch.randperm(len(self.index), generator=g)
+        if self.world > 1:
+            order = order[self.rank :: self.world]
+        bs = self.cfg.batch_size
+        total, n = 0.0, 0
+        for s in range(0, len(order), bs):
+            rows = torch.as_tensor(self.index)[order[s : s + bs]]  # (B, S)
+            copy = torch.randint(0, self.features.shape[0], rows.shape, generator=g)
+            feats = self.features[copy.to(self.features.device), rows.to(self.features.device)]  # (B, S, D)
+            with torch.autocast(self.device.type, enabled=self.amp):
+                pred = self.model.head_forward(feats.reshape(-1, feats.shape[-1])).reshape(*rows.shape, 7)
+            loss = self._loss(pred, self.targets_t[rows.to(self.device)])
+            self._step(loss)
+            total, n = total + float(loss.detach()) * len(rows), n + len(rows)
+            if self._capped():
+                break
+        return total / max(n, 1)
+
+    def _train_epoch_images(self, epoch: int, bar) -> float:
+        self.ddp_model.train()
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        total, n = 0.0, 0
+        for imgs, target in self.loader:
+            imgs = imgs.to(self.device, non_blocking=True)
+            target = target.to(self.device, non_blocking=True)
+            B, S = imgs.shape[:2]
+            x = _normalize_images(imgs, self.mean, self.std)
+            with torch.autocast(self.device.type, enabled=self.amp):
+                if self.kind == "menet":
+                    pred = self.ddp_model(x.reshape(B, S * 3, *x.shape[-2:]))
+                else:
+                    x = x.reshape(B * S, *x.shape[2:]).contiguous(memory_format=torch.channels_last)
+                    pred = self.ddp_model(x).reshape(B, S, 7)
+            loss = self._loss(pred, target)
+            self._step(loss)
+            total, n = total + float(loss.detach()) * B, n + B
+            if bar is not None:
+                bar.set_postfix_str(f"loss {float(loss):.4f}", refresh=False)
+            if self._capped():
+                break
+        return total / max(n, 1)
+
+    def _capped(self) -> bool:
+        return self.cfg.max_steps > 0 and self.steps_done >= self.cfg.max_steps
+
+    # ---------------------------------------------------------------- validation
+
+    @torch.no_grad()
+    def predict(self, split: SplitData) -> tuple[np.ndarray, np.ndarray]:
+        """Metric positions ``(N, 3)`` and quaternions ``(N, 4)`` for every image of ``split``."""
+        self.model.eval()
+        out = []
+        for s in range(0, len(split), 64):
+            x = torch.from_numpy(split.images[s : s + 64]).permute(0, 3, 1, 2).to(self.device)
+            with torch.autocast(self.device.type, enabled=self.amp):
+                out.append(self.model.predict_metric(_normalize_images(x, self.mean, self.std)).float().cpu())
+        out = torch.cat(out).double().numpy()
+        return out[:, :3], out[:, 3:]
+
+    @torch.no_grad()
+    def _validate(self) -> tuple[np.ndarray, np.ndarray, ErrorStats]:
+        """Per-frame position (m) and rotation (deg) errors on the validation split."""
+        if self.kind == "menet":
+            pairs = self.val_pairs
+            self.model.eval()
+            preds = []
+            for s in range(0, len(pairs), 32):
+                p = torch.as_tensor(pairs[s : s + 32])
+                x = torch.from_numpy(self.val_data.images).permute(0, 3, 1, 2)[p].to(self.device)
+                x = _normalize_images(x, self.mean, self.std)
+                preds.append(self.model.predict_metric(x.reshape(len(p), 6, *x.shape[-2:])).float().cpu())
+            pred = torch.cat(preds).double().numpy()
+            true = relative_targets(self.val_data, pairs, 1.0).astype(np.float64)
+            p_est, q_est, p_true, q_true = pred[:, :3], pred[:, 3:], true[:, :3], true[:, 3:]
+        else:
+            p_est, q_est = self.predict(self.val_data)
+            p_true, q_true = self.val_data.positions, self.val_data.quaternions
+        pe, re = position_error(p_est, p_true), rotation_error_deg(q_est, q_true)
+        return pe, re, ErrorStats.from_predictions(p_est, q_est, p_true, q_true)
+
+    # ---------------------------------------------------------------- checkpoints
+
+    def _checkpoint(self, stats: ErrorStats | None, epoch: int, train_state: dict | None) -> Checkpoint:
+        return Checkpoint(
+            model=self.cfg.model,
+            state_dict=self.model.state_dict(),
+            transform=self.transform,
+            pos_mean=self.norm.mean.tolist(),
+            pos_scale=self.norm.scale,
+            map_frame=self.folder.map_frame,
+            manifest_hash=self.folder.manifest_hash(),
+            dataset=str(self.folder.root),
+            error_stats=stats,
+            training={
+                "config": self.cfg.to_dict(),
+                "epoch": epoch,
+                "best_epoch": self.best_epoch,
+                "best_val_position_median_m": self.best[0],
+                "best_val_rotation_median_deg": self.best[1],
+                "backbone_init": getattr(self.model, "weights_used", "random"),
+            },
+            train_state=train_state,
+        )
+
+    def _train_state(self, epoch: int) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "loss": self.loss_fn.state_dict(),
+            "scaler": self.scaler.state_dict() if self.amp else None,
+            "epoch": epoch,
+            "best_m": self.best[0],
+            "best_deg": self.best[1],
+            "best_epoch": self.best_epoch,
+            "bad_validations": self.bad_validations,
+            "steps_done": self.steps_done,
+            "rng_torch": torch.get_rng_state(),
+        }
+
+    def _append_metrics(self, row: dict) -> None:
+        new = not self.metrics_path.exists()
+        with self.metrics_path.open("a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=METRICS_COLUMNS)
+            if new:
+                w.writeheader()
+            w.writerow({k: row.get(k, "") for k in METRICS_COLUMNS})
+
+    # ---------------------------------------------------------------- run
+
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        t_start = time.perf_counter()
+        bar = None
+        if self.main and cfg.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.epochs, initial=self.start_epoch, desc=f"train {cfg.model.kind}/{cfg.model.backbone}", unit="ep")
+        epoch = self.start_epoch
+        stop = False
+        last_stats = None
+        for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            lr = self.optimizer.param_groups[0]["lr"]
+            if cfg.mode == "frozen":
+                train_loss = self._train_epoch_frozen(epoch)
+            else:
+                train_loss = self._train_epoch_images(epoch, bar)
+            self.scheduler.step()
+            row = {"epoch": epoch, "train_loss": f"{train_loss:.6g}", "lr": f"{lr:.6g}", "best": 0}
+            capped = self._capped()
+            if self.main and (epoch % cfg.val_every == 0 or epoch == cfg.epochs or capped):
+                pe, re, stats = self._validate()
+                med_m, med_deg = float(np.median(pe)), float(np.median(re))
+                row.update(
+                    val_position_median_m=f"{med_m:.6g}",
+                    val_position_mean_m=f"{float(np.mean(pe)):.6g}",
+                    val_rotation_median_deg=f"{med_deg:.6g}",
+                    val_rotation_mean_deg=f"{float(np.mean(re)):.6g}",
+                )
+                last_stats = stats
+                if (med_m, med_deg) < self.best:
+                    self.best, self.best_epoch, self.bad_validations = (med_m, med_deg), epoch, 0
+                    self._checkpoint(stats, epoch, None).save(self.best_path)
+                    row["best"] = 1
+                else:
+                    self.bad_validations += 1
+                if bar is not None:
+                    bar.set_postfix_str(
+                        f"loss {train_loss:.4f} val {med_m:.3f} m {med_deg:.2f} deg (best {self.best[0]:.3f} m)",
+                        refresh=False,
+                    )
+                stop = cfg.patience > 0 and self.bad_validations >= cfg.patience
+            row["seconds"] = f"{time.perf_counter() - t0:.3f}"
+            if self.main:
+                self._append_metrics(row)
+                self._checkpoint(last_stats, epoch, self._train_state(epoch)).save(self.last_path)
+            if bar is not None:
+                bar.update(1)
+            stop = self._broadcast_stop(stop or capped)
+            if stop:
+                log.info("stopping after epoch %d (%s)", epoch, "step cap" if capped else "early stopping")
+                break
+        if bar is not None:
+            bar.close()
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return TrainResult(
+            out_dir=self.out,
+            best_checkpoint=self.best_path,
+            last_checkpoint=self.last_path,
+            metrics_csv=self.metrics_path,
+            best_epoch=self.best_epoch,
+            best_val_position_median_m=self.best[0],
+            best_val_rotation_median_deg=self.best[1],
+            epochs_run=epoch - self.start_epoch,
+            seconds=time.perf_counter() - t_start,
+        )
+
+    def _broadcast_stop(self, stop: bool) -> bool:
+        if self.world <= 1:
+            return stop
+        import torch.distributed as dist
+
+        flag = torch.tensor([1 if stop else 0], device=self.device)
+        dist.broadcast(flag, 0)
+        return bool(flag.item())
+
+
+def train(config: TrainConfig, out_dir, dataset=None, resume: bool = False, force: bool = False) -> TrainResult:
+    """Train the model described by ``config`` on ``dataset`` (default ``config.data.dataset``),
+    writing ``best.pt``, ``last.pt``, ``metrics.csv`` and ``config.yaml`` into ``out_dir``.
+
+    Refuses to overwrite an existing run unless ``force``; ``resume`` continues ``last.pt``."""
+    return _Trainer(config, Path(out_dir), dataset, resume, force).run()
