@@ -9,8 +9,8 @@ from scipy.spatial.transform import Rotation
 
 from camposer_core import geometry as g
 
-settings.register_profile("camposer", max_examples=60, deadline=None)
-settings.load_profile("camposer")
+# Per-test settings (not a global profile, which would change other modules' hypothesis tests).
+prop = settings(max_examples=60, deadline=None)
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 positions = arrays(np.float64, (3,), elements=finite)
@@ -122,6 +122,7 @@ def test_bad_input_raises():
 # ----------------------------------------------------------------- properties
 
 
+@prop
 @given(quaternions())
 def test_canonical_is_unit_upper_hemisphere_and_same_rotation(q):
     c = g.quat_canonical(q)
@@ -131,6 +132,7 @@ def test_canonical_is_unit_upper_hemisphere_and_same_rotation(q):
     assert np.allclose(g.quat_canonical(-q), c)
 
 
+@prop
 @given(quaternions())
 def test_quaternion_matrix_round_trip(q):
     R = g.quat_to_matrix(q)
@@ -139,12 +141,14 @@ def test_quaternion_matrix_round_trip(q):
     assert np.allclose(g.quat_to_matrix(g.quat_from_matrix(R)), R, atol=1e-12)
 
 
+@prop
 @given(quaternions(), quaternions())
 def test_multiply_matches_matrix_product_and_inverse(a, b):
     assert np.allclose(g.quat_to_matrix(g.quat_multiply(a, b)), g.quat_to_matrix(a) @ g.quat_to_matrix(b))
     assert same_rotation(g.quat_multiply(a, g.quat_inverse(a)), np.array([1.0, 0, 0, 0]))
 
 
+@prop
 @given(positions, quaternions())
 def test_colmap_round_trip(p, q):
     qvec, tvec = g.pose_to_colmap(p, q)
@@ -154,6 +158,7 @@ def test_colmap_round_trip(p, q):
     assert np.allclose(p2, p, atol=1e-9) and same_rotation(q2, q)
 
 
+@prop
 @given(positions, quaternions())
 def test_matrix_round_trip(p, q):
     T = g.pose_to_matrix(p, q)
@@ -166,6 +171,7 @@ def test_matrix_round_trip(p, q):
     assert np.allclose((pose @ pose.inverse()).as_matrix(), np.eye(4), atol=1e-6)
 
 
+@prop
 @given(positions, quaternions())
 def test_ros_field_round_trip(p, q):
     d = g.pose_to_ros(p, q)
@@ -174,6 +180,7 @@ def test_ros_field_round_trip(p, q):
     assert np.allclose(p2, p) and same_rotation(q2, q) and q2[0] >= 0
 
 
+@prop
 @given(positions, quaternions(), positions, quaternions())
 def test_relative_pose_recomposes(p1, q1, p2, q2):
     t, q = g.relative_pose(p1, q1, p2, q2)
@@ -184,6 +191,7 @@ def test_relative_pose_recomposes(p1, q1, p2, q2):
     assert np.allclose(g.pose_to_matrix(t, q), T, atol=1e-8)
 
 
+@prop
 @given(quaternions(), quaternions(), positions, positions)
 def test_errors_are_sign_invariant_and_symmetric(a, b, p, r):
     e = g.rotation_error_deg(a, b)
