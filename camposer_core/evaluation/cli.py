@@ -1,0 +1,92 @@
+"""``camposer evaluate CHECKPOINT DATASET``: localize every frame of a split with the
+:class:`~camposer_core.localizer.Localizer` and write the evaluation report."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a checkpoint on a dataset split (errors raw and snapped, plots)",
+        description="Runs the checkpoint on every image of --split, then writes predictions.csv, "
+        "metrics.json, summary.txt and plots (top-down map, error CDFs, loss curves) into --out. "
+        "Errors are reported raw and after snapping to the walkable map (the dataset's "
+        "walkable.yaml unless --map or --no-map).",
+    )
+    p.add_argument("checkpoint", type=Path, help="model checkpoint (.pt) written by camposer train")
+    p.add_argument("dataset", type=Path, help="dataset folder")
+    p.add_argument("--split", default="test", help="train|val|test|all (test)")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default: <checkpoint dir>/eval_<split>)")
+    p.add_argument("--map", type=Path, default=None, help="walkable map YAML (default: DATASET/walkable.yaml)")
+    p.add_argument("--no-map", action="store_true", help="do not snap, even if the dataset has a map")
+    p.add_argument("--snap-margin", type=float, default=0.0, help="keep snapped positions this far from walls, m (0)")
+    p.add_argument("--metrics", type=Path, default=None, help="training metrics.csv for loss curves "
+                   "(default: metrics.csv next to the checkpoint, if any)")
+    p.add_argument("--batch", type=int, default=32, help="images per forward pass (32)")
+    p.add_argument("--device", default="cpu", help="torch device (cpu)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing report")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def predict_split(localizer, dataset, split: str, batch: int = 32, progress: bool = True):
+    """Raw predictions of ``localizer`` for every frame of ``split`` as a Trajectory."""
+    import numpy as np
+
+    from ..trajectory import Trajectory
+
+    traj = dataset.poses(split)
+    pos, quat = np.zeros((len(traj), 3)), np.zeros((len(traj), 4))
+    starts = range(0, len(traj), max(1, batch))
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"evaluate {split}", unit="batch", leave=False)
+    for i in starts:
+        frames = traj.frames[i : i + batch]
+        ests = localizer.localize_batch([dataset.load_image(f) for f in frames], "rgb8")
+        pos[i : i + len(frames)] = [e.position for e in ests]
+        quat[i : i + len(frames)] = [e.quaternion for e in ests]
+    return Trajectory(traj.frames, traj.timestamps, pos, quat, traj.recordings)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..cli import UserError
+    from ..dataset.folder import DatasetFolder
+    from ..localizer import Localizer
+    from ..walkable import WalkableMap
+    from .report import REPORT_FILES, evaluate_predictions, write_report
+
+    if not args.checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    ds = DatasetFolder.open(args.dataset)
+    gt = ds.poses(args.split)
+    if len(gt) == 0:
+        raise UserError(f"{ds.root}: split {args.split!r} has no frames (splits present: {ds.splits()})")
+    out = args.out or args.checkpoint.parent / f"eval_{args.split}"
+    if not args.force:
+        existing = [n for n in REPORT_FILES if (out / n).exists()]
+        if existing:
+            raise UserError(f"{out} already holds a report ({', '.join(existing)}); use --force to overwrite")
+    map_path = None if args.no_map else (args.map or ds.walkable_map_path)
+    walkable = WalkableMap.load(map_path) if map_path else None
+    if walkable is not None and walkable.frame_id != ds.map_frame:
+        log.warning("map frame %r of %s differs from the dataset's %r", walkable.frame_id, map_path, ds.map_frame)
+    metrics = args.metrics
+    if metrics is None and (args.checkpoint.parent / "metrics.csv").is_file():
+        metrics = args.checkpoint.parent / "metrics.csv"
+
+    loc = Localizer.from_checkpoint(args.checkpoint, device=args.device)
+    pred = predict_split(loc, ds, args.split, args.batch, progress=not args.verbose)
+    label = f"{args.checkpoint.name} on {ds.root.name}/{args.split}"
+    report = evaluate_predictions(pred, gt, walkable, snap_margin_m=args.snap_margin, label=label)
+    write_report(report, out, loss_history_csv=metrics, overwrite=args.force)
+    print(label)
+    print(report.table())
+    print(f"report written to {out}")
+    return 0

@@ -1,0 +1,182 @@
+"""Evaluation plots (matplotlib, Agg backend; no display needed).
+
+* :func:`plot_topdown`: the walkable map with ground truth vs predictions, raw and snapped
+  side by side, a grey line from each ground-truth position to its prediction (seed Fig. 7).
+* :func:`plot_error_cdf`: cumulative distributions of position and rotation errors, raw vs
+  snapped, with the (0.25, 0.5, 1 m) thresholds marked.
+* :func:`plot_loss_curves`: training loss and validation position error per epoch from a
+  training ``metrics.csv``.
+
+All positions are map-frame metres, top-down (x right, y up).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_topdown", "plot_error_cdf", "plot_loss_curves", "read_metrics_csv"]
+
+
+def _plt():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
+def _panel(ax, report, positions, errors, title):
+    from ..walkable.render import draw_walkable
+
+    gt = report.ground_truth.positions
+    m = report.walkable_map
+    if m is not None:
+        draw_walkable(ax, m)
+    segs = np.stack([gt[:, :2], positions[:, :2]], axis=1)
+    from matplotlib.collections import LineCollection
+
+    ax.add_collection(LineCollection(segs, colors="0.55", linewidths=0.6, zorder=2))
+    ax.plot(gt[:, 0], gt[:, 1], ".-", color="tab:green", ms=3, lw=1.0, label="ground truth", zorder=3)
+    ax.scatter(positions[:, 0], positions[:, 1], s=8, color="tab:red", label="prediction", zorder=4)
+    pts = np.vstack([gt[:, :2], positions[:, :2]])
+    lo, hi = pts.min(0), pts.max(0)
+    if m is not None:
+        x0, x1, y0, y1 = m.extent
+        lo, hi = np.minimum(lo, [x0, y0]), np.maximum(hi, [x1, y1])
+    pad = 0.03 * max(float(np.max(hi - lo)), 1.0)
+    ax.set_xlim(lo[0] - pad, hi[0] + pad)
+    ax.set_ylim(lo[1] - pad, hi[1] + pad)
+    ax.set_aspect("equal")
+    ax.set_xlabel("x [m]")
+    ax.set_ylabel("y [m]")
+    ax.set_title(f"{title}: median {np.median(errors):.2f} m, mean {np.mean(errors):.2f} m", fontsize=10)
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def plot_topdown(report, path) -> Path:
+    """Top-down plot of ground truth vs predictions (raw, and snapped when available)."""
+    plt = _plt()
+    panels = [(report.predictions.positions, report.position_error_m, "raw")]
+    if report.snapped_positions is not None:
+        panels.append((report.snapped_positions, report.snapped_position_error_m, "snapped"))
+    pts = np.vstack([report.ground_truth.positions[:, :2]] + [p[:, :2] for p, _, _ in panels])
+    lo, hi = pts.min(0), pts.max(0)
+    if report.walkable_map is not None:
+        x0, x1, y0, y1 = report.walkable_map.extent
+        lo, hi = np.minimum(lo, [x0, y0]), np.maximum(hi, [x1, y1])
+    span = hi - lo + 1e-9
+    aspect = float(np.clip(span[1] / span[0], 0.3, 2.0))
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(7 * len(panels), max(3.8, 6.5 * aspect + 1.4)), squeeze=False, layout="constrained"
+    )
+    for ax, (pos, err, title) in zip(axes[0], panels):
+        _panel(ax, report, pos, err, title)
+    if report.label:
+        fig.suptitle(report.label)
+    return _save(fig, path)
+
+
+def _cdf(ax, values, label, style):
+    v = np.sort(np.asarray(values, float))
+    ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", label=label, ls=style)
+
+
+def plot_error_cdf(report, path) -> Path:
+    """Position and rotation error CDFs, raw vs snapped."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    _cdf(a1, report.position_error_m, f"raw (median {report.raw.position_median_m:.2f} m)", "-")
+    if report.snapped is not None:
+        _cdf(a1, report.snapped_position_error_m, f"snapped (median {report.snapped.position_median_m:.2f} m)", "--")
+    for t in (0.25, 0.5, 1.0):
+        a1.axvline(t, color="0.7", lw=0.8, zorder=0)
+    a1.set_xlabel("position error [m]")
+    a1.set_ylabel("fraction of frames")
+    a1.set_xlim(left=0)
+    a1.set_ylim(0, 1.01)
+    a1.legend(loc="lower right")
+    a1.grid(alpha=0.3)
+    _cdf(a2, report.rotation_error_deg, f"median {report.raw.rotation_median_deg:.1f} deg (same after snapping)", "-")
+    for t in (2.0, 5.0, 10.0):
+        a2.axvline(t, color="0.7", lw=0.8, zorder=0)
+    a2.set_xlabel("rotation error [deg]")
+    a2.set_xlim(left=0)
+    a2.set_ylim(0, 1.01)
+    a2.legend(loc="lower right")
+    a2.grid(alpha=0.3)
+    if report.label:
+        fig.suptitle(report.label)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def read_metrics_csv(path) -> dict[str, np.ndarray]:
+    """Columns of a training ``metrics.csv`` as float arrays (empty cells → NaN)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"metrics CSV not found: {path}")
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = list(reader.fieldnames or [])
+        if "epoch" not in cols or "train_loss" not in cols:
+            raise ValueError(f"{path}: not a training metrics CSV (need columns epoch, train_loss; got {cols})")
+        data = {c: [] for c in cols}
+        for lineno, row in enumerate(reader, start=2):
+            for c in cols:
+                v = (row.get(c) or "").strip()
+                try:
+                    data[c].append(float(v) if v else math.nan)
+                except ValueError:
+                    data[c].append(math.nan)
+    return {c: np.asarray(v, float) for c, v in data.items()}
+
+
+def plot_loss_curves(metrics_csv, path) -> Path:
+    """Training loss (left axis) and validation median position / rotation errors (right
+    axes) per epoch from a training ``metrics.csv``."""
+    plt = _plt()
+    d = read_metrics_csv(metrics_csv)
+    if len(d["epoch"]) == 0:
+        raise ValueError(f"{metrics_csv}: no epochs recorded")
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    ax.plot(d["epoch"], d["train_loss"], "-", color="tab:blue", label="train loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("train loss", color="tab:blue")
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if "val_position_median_m" in d and np.isfinite(d["val_position_median_m"]).any():
+        ok = np.isfinite(d["val_position_median_m"])
+        ax2 = ax.twinx()
+        ax2.plot(d["epoch"][ok], d["val_position_median_m"][ok], "o-", ms=3, color="tab:red", label="val median position (m)")
+        ax2.set_ylabel("val median position error [m]", color="tab:red")
+        ax2.set_ylim(bottom=0)
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+        if "val_rotation_median_deg" in d and np.isfinite(d["val_rotation_median_deg"]).any():
+            ok = np.isfinite(d["val_rotation_median_deg"])
+            ax3 = ax.twinx()
+            ax3.spines["right"].set_position(("axes", 1.12))
+            ax3.plot(d["epoch"][ok], d["val_rotation_median_deg"][ok], "s--", ms=3, color="tab:orange",
+                     label="val median rotation (deg)")
+            ax3.set_ylabel("val median rotation error [deg]", color="tab:orange")
+            ax3.set_ylim(bottom=0)
+            h3, l3 = ax3.get_legend_handles_labels()
+            handles, labels = handles + h3, labels + l3
+    ax.legend(handles, labels, loc="upper right", fontsize=8)
+    ax.set_title(f"training curves ({Path(metrics_csv).name})")
+    fig.tight_layout()
+    return _save(fig, path)
