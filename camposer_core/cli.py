@@ -19,6 +19,7 @@ from . import __version__
 COMMAND_MODULES: list[str] = [
     "camposer_core.bags.cli",
     "camposer_core.walkable.cli",
+    "camposer_core.evaluation.cli",
     "camposer_core.dataset.cli",
 ]
 
