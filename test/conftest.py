@@ -108,3 +108,63 @@ def tiny_checkpoint(tmp_path_factory, tiny_pose_dataset):
     from camposer_core.training.quick import train_tiny_checkpoint
 
     return train_tiny_checkpoint(tiny_pose_dataset, tmp_path_factory.mktemp("tiny_checkpoint") / "model.pt")
+
+
+# --------------------------------------------------------------------------- small dataset
+# (dataset engineer) A dataset folder built from the small synthetic building's walkthrough video
+# and its ground-truth poses (no SfM): frames at 3 fps, interleaved split (index mod 3).
+# Built once per test session and shared by xdist workers (file lock in the shared temp root).
+
+
+def _synthetic_files(synth):
+    """(video, groundtruth.csv, camera.yaml) of whatever the synthetic_small fixture returns."""
+    root = Path(synth) if isinstance(synth, (str, os.PathLike)) else None
+    for attr in ("root", "path", "out", "folder"):
+        if root is None and hasattr(synth, attr):
+            root = Path(getattr(synth, attr))
+            break
+    if root is None:
+        root = Path(synth)
+    if root.is_file():
+        root = root.parent
+    video = getattr(synth, "video", None) or next(iter(sorted(root.glob("*.mp4"))), None)
+    gt = getattr(synth, "groundtruth", None) or root / "groundtruth.csv"
+    cam = getattr(synth, "camera_yaml", None) or root / "camera.yaml"
+    if video is None or not Path(gt).is_file() or not Path(cam).is_file():
+        raise RuntimeError(f"synthetic_small output at {root} lacks a video, groundtruth.csv or camera.yaml")
+    return Path(video), Path(gt), Path(cam)
+
+
+def build_small_dataset(synth, out, split: str = "interleaved"):
+    """Dataset folder at ``out`` from the synthetic walkthrough: frames at the video's native
+    rate (the small preset renders 3 fps), ground-truth poses imported (map frame), no SfM."""
+    from camposer_core.dataset.builder import BuildConfig, build_dataset
+    from camposer_core.dataset.frames import FrameOptions
+    from camposer_core.dataset.splits import SplitConfig
+
+    video, gt, cam = _synthetic_files(synth)
+    cfg = BuildConfig(
+        source=video,
+        out=Path(out),
+        frames=FrameOptions(fps=None, dedup_threshold=0.0, blur_ratio=0.0),
+        split=SplitConfig(split),
+        camera_yaml=cam,
+        poses=gt,
+    )
+    return build_dataset(cfg).dataset.root
+
+
+@pytest.fixture(scope="session")
+def small_dataset(synthetic_small, tmp_path_factory):
+    """Path of a dataset folder (``DatasetFolder.open(path)``) built from ``synthetic_small``:
+    every video frame with its ground-truth pose, interleaved train/val/test split,
+    ``camera.yaml`` of the synthetic camera, map frame ``map``. Read only: copy it to modify."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # one root per session
+    out = shared / "camposer_small_dataset"
+    with FileLock(str(shared / "camposer_small_dataset.lock")):
+        if not (out / "manifest.json").is_file():
+            build_small_dataset(synthetic_small, out)
+    return out

@@ -46,7 +46,8 @@ class SfmOptions:
     max_features: int = 4096
     max_image_size: int = 1600
     init_min_tri_angle: float = 4.0
-    init_min_num_inliers: int = 50
+    init_min_num_inliers: int = 30
+    abs_pose_min_num_inliers: int = 15
     min_num_matches: int = 15
     retrieval: RetrievalOptions = field(default_factory=RetrievalOptions)
     shared_intrinsics: bool = True
@@ -153,6 +154,8 @@ def _map(database: Path, frames_dir: Path, models_dir: Path, opts: SfmOptions, f
     p.extract_colors = True
     p.mapper.init_min_tri_angle = opts.init_min_tri_angle
     p.mapper.init_min_num_inliers = opts.init_min_num_inliers
+    p.mapper.abs_pose_min_num_inliers = opts.abs_pose_min_num_inliers
+    p.mapper.abs_pose_min_inlier_ratio = 0.2
     if fixed_camera:
         p.ba_refine_focal_length = False
         p.ba_refine_extra_params = False
@@ -185,6 +188,8 @@ def run_sfm(
     (work / "models").mkdir(parents=True)
     database = work / "database.db"
     report = progress or (lambda stage, n: None)
+    if not log.isEnabledFor(logging.DEBUG):  # COLMAP's INFO log is thousands of lines
+        pycolmap.logging.minloglevel = 2
     pycolmap.set_random_seed(options.seed) if hasattr(pycolmap, "set_random_seed") else None
     report("features", 0)
     _extract(database, frames_dir, image_names, options, camera)
