@@ -1,0 +1,1 @@
+"""The built-in synthetic building (see :mod:`camposer_core.synthetic.scene`)."""
