@@ -17,10 +17,12 @@ from . import __version__
 
 # Modules providing ``register(subparsers)``, in the order their commands appear in --help.
 COMMAND_MODULES: list[str] = [
+    "camposer_core.synthetic.cli",
     "camposer_core.bags.cli",
     "camposer_core.walkable.cli",
     "camposer_core.evaluation.cli",
     "camposer_core.dataset.cli",
+    "camposer_core.training.cli",
 ]
 
 

@@ -6,7 +6,8 @@ Output folder::
       config.yaml     the resolved training config
       best.pt         checkpoint with the lowest validation median position error (a real copy,
                       written when a validation improves; carries the validation error stats)
-      last.pt         checkpoint of the last finished epoch + optimiser state (for --resume)
+      last.pt         checkpoint + optimiser state for --resume: written after the final epoch
+                      and at most every LAST_SAVE_SECONDS during training
       metrics.csv     one row per epoch, columns METRICS_COLUMNS:
                         epoch                  1-based epoch number
                         train_loss             mean training loss of the epoch
@@ -62,6 +63,9 @@ from .data import (
 __all__ = ["train", "TrainResult", "METRICS_COLUMNS"]
 
 log = logging.getLogger(__name__)
+
+# last.pt is rewritten at most this often (seconds) and after the final epoch.
+LAST_SAVE_SECONDS = 30.0
 
 METRICS_COLUMNS = (
     "epoch",
@@ -280,7 +284,19 @@ class _Trainer:
         self.bad_validations = int(st["bad_validations"])
         self.steps_done = int(st.get("steps_done", 0))
         torch.set_rng_state(st["rng_torch"])
+        self._truncate_metrics(self.start_epoch)
         log.info("resuming %s after epoch %d", self.out, self.start_epoch)
+
+    def _truncate_metrics(self, last_epoch: int) -> None:
+        """Drop metrics rows of epochs after ``last_epoch`` (run past the last saved state)."""
+        if not (self.main and self.metrics_path.is_file()):
+            return
+        with self.metrics_path.open(newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) <= last_epoch]
+        with self.metrics_path.open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=METRICS_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
 
     def _calibrate_batchnorm(self) -> None:
         """Random-init network: match BatchNorm statistics to the training images first
@@ -461,6 +477,20 @@ class _Trainer:
         return out[:, :3], out[:, 3:]
 
     @torch.no_grad()
+    def _val_features(self) -> torch.Tensor:
+        """Frozen mode: backbone features of the validation images, computed once."""
+        if getattr(self, "_val_feats", None) is None:
+            self.model.backbone.eval()
+            images = torch.from_numpy(self.val_data.images).permute(0, 3, 1, 2)
+            feats = []
+            for s in range(0, len(images), 64):
+                x = _normalize_images(images[s : s + 64].to(self.device), self.mean, self.std)
+                with torch.autocast(self.device.type, enabled=self.amp):
+                    feats.append(self.model.features(x).float())
+            self._val_feats = torch.cat(feats)
+        return self._val_feats
+
+    @torch.no_grad()
     def _validate(self) -> tuple[np.ndarray, np.ndarray, ErrorStats]:
         """Per-frame position (m) and rotation (deg) errors on the validation split."""
         if self.kind == "menet":
@@ -476,7 +506,12 @@ class _Trainer:
             true = relative_targets(self.val_data, pairs, 1.0).astype(np.float64)
             p_est, q_est, p_true, q_true = pred[:, :3], pred[:, 3:], true[:, :3], true[:, 3:]
         else:
-            p_est, q_est = self.predict(self.val_data)
+            if self.cfg.mode == "frozen":
+                self.model.eval()
+                out = self.model.denormalize(self.model.head_forward(self._val_features())).double().cpu().numpy()
+                p_est, q_est = out[:, :3], out[:, 3:]
+            else:
+                p_est, q_est = self.predict(self.val_data)
             p_true, q_true = self.val_data.positions, self.val_data.quaternions
         pe, re = position_error(p_est, p_true), rotation_error_deg(q_est, q_true)
         return pe, re, ErrorStats.from_predictions(p_est, q_est, p_true, q_true)
@@ -541,6 +576,7 @@ class _Trainer:
         epoch = self.start_epoch
         stop = False
         last_stats = None
+        last_save = time.perf_counter()
         for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
             t0 = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
@@ -574,12 +610,16 @@ class _Trainer:
                     )
                 stop = cfg.patience > 0 and self.bad_validations >= cfg.patience
             row["seconds"] = f"{time.perf_counter() - t0:.3f}"
+            stop = self._broadcast_stop(stop or capped)
             if self.main:
                 self._append_metrics(row)
-                self._checkpoint(last_stats, epoch, self._train_state(epoch)).save(self.last_path)
+                # last.pt (for --resume) at most every LAST_SAVE_SECONDS, and at the end
+                final = stop or epoch == cfg.epochs
+                if final or time.perf_counter() - last_save > LAST_SAVE_SECONDS:
+                    self._checkpoint(last_stats, epoch, self._train_state(epoch)).save(self.last_path)
+                    last_save = time.perf_counter()
             if bar is not None:
                 bar.update(1)
-            stop = self._broadcast_stop(stop or capped)
             if stop:
                 log.info("stopping after epoch %d (%s)", epoch, "step cap" if capped else "early stopping")
                 break

@@ -15,7 +15,8 @@ __all__ = ["tiny_config", "train_tiny_checkpoint"]
 
 def tiny_config(dataset, kind: str = "posenet", backbone: str = "mobilenet_v3_small", width: int = 64,
                 height: int = 48, epochs: int = 4, max_steps: int = 0, mode: str = "finetune", **overrides) -> TrainConfig:
-    """A seconds-long CPU configuration: random-init backbone, no augmentation, batch 16."""
+    """A seconds-long CPU configuration: random-init backbone, no augmentation, batch 16, one
+    CPU thread (several threads on a shared, loaded machine are 10-20x slower)."""
     cfg = TrainConfig(
         model=ModelConfig(kind=kind, backbone=backbone, weights=None, hidden=64),
         loss=LossConfig(kind="learned"),
@@ -28,6 +29,7 @@ def tiny_config(dataset, kind: str = "posenet", backbone: str = "mobilenet_v3_sm
         device="cpu",
         max_steps=max_steps,
         progress=False,
+        num_threads=1,
     )
     for k, v in overrides.items():
         setattr(cfg, k, v)

@@ -1,0 +1,99 @@
+"""Deployment export of a checkpoint: TorchScript (always) and ONNX (when ``onnx`` is
+installed).
+
+The exported graph is :class:`DeployModel`: input ``(B, H, W, 3)`` **uint8 RGB already resized**
+to the checkpoint's input size (``H x W`` = transform height x width), output ``(B, 7)``:
+camera centre in metres (map frame) and unit quaternion (w, x, y, z) camera-to-world. Image
+normalisation and position de-normalisation are inside the graph. A JSON file next to the
+export records the input size, map frame and source checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import Checkpoint
+
+__all__ = ["DeployModel", "ExportResult", "export_checkpoint"]
+
+log = logging.getLogger(__name__)
+
+
+class DeployModel(nn.Module):
+    """uint8 RGB ``(B, H, W, 3)`` → ``(B, 7)`` metric pose (see module docstring)."""
+
+    def __init__(self, model: nn.Module, mean, std):
+        super().__init__()
+        self.model = model
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.permute(0, 3, 1, 2).float() / 255.0
+        return self.model.predict_metric((x - self.mean) / self.std)
+
+
+@dataclass
+class ExportResult:
+    torchscript: Path
+    onnx: Path | None
+    metadata: Path
+    max_abs_diff: float  # TorchScript vs eager output on a random batch
+
+
+def export_checkpoint(checkpoint, out, force: bool = False) -> ExportResult:
+    """Write ``OUT.ts`` (TorchScript), ``OUT.onnx`` (if onnx is importable) and ``OUT.json``.
+
+    ``out`` is a path prefix (a ``.ts`` / ``.pt`` suffix is dropped). Existing files are only
+    replaced with ``force``."""
+    ck = Checkpoint.load(checkpoint)
+    if ck.model.kind == "menet":
+        raise ValueError(f"{checkpoint}: MeNet (relative pose) export is not supported; export an absolute model")
+    out = Path(out)
+    if out.suffix in (".ts", ".pt", ".onnx", ".json"):
+        out = out.with_suffix("")
+    ts_path, onnx_path, meta_path = out.with_suffix(".ts"), out.with_suffix(".onnx"), out.with_suffix(".json")
+    for p in (ts_path, onnx_path, meta_path):
+        if p.exists() and not force:
+            raise ValueError(f"{p} already exists (use --force to overwrite)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    model = DeployModel(ck.build_model("cpu", source=str(checkpoint)), ck.transform.mean, ck.transform.std).eval()
+    example = torch.randint(0, 256, (2, ck.transform.height, ck.transform.width, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, example, check_trace=False)
+        traced.save(str(ts_path))
+        reloaded = torch.jit.load(str(ts_path))
+        diff = float((reloaded(example) - model(example)).abs().max())
+
+    onnx_written = None
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        log.info("onnx is not installed: skipping the ONNX export")
+    else:
+        torch.onnx.export(
+            model, (example,), str(onnx_path), input_names=["image_rgb_uint8"], output_names=["pose"],
+            dynamic_axes={"image_rgb_uint8": {0: "batch"}, "pose": {0: "batch"}},
+        )
+        onnx_written = onnx_path
+
+    meta = {
+        "source_checkpoint": str(Path(checkpoint).resolve()),
+        "input": {"layout": "NHWC", "dtype": "uint8", "encoding": "rgb8", "width": ck.transform.width,
+                  "height": ck.transform.height, "resize": "cv2.INTER_AREA to width x height"},
+        "output": "(B, 7): x, y, z [m, map frame], qw, qx, qy, qz (camera-to-world)",
+        "map_frame": ck.map_frame,
+        "manifest_hash": ck.manifest_hash,
+        "model": ck.model.to_dict(),
+        "torchscript": ts_path.name,
+        "onnx": onnx_written.name if onnx_written else None,
+    }
+    meta_path.write_text(json.dumps(meta, indent=2))
+    return ExportResult(ts_path, onnx_written, meta_path, diff)
