@@ -60,7 +60,7 @@ from . import conversions as conv
 from .qos import RELIABLE, image_qos
 from .runner import run_lifecycle_node
 
-__all__ = ["LocalizerNode", "LocalizerNodeConfig", "FrameStats", "main"]
+__all__ = ["LocalizerNode", "LocalizerNodeConfig", "FrameStats", "main", "published_topics", "subscribed_topics"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,26 @@ class LocalizerNodeConfig:
     @classmethod
     def from_node(cls, node) -> "LocalizerNodeConfig":
         return cls(**{f.name: node.get_parameter(f.name).value for f in fields(cls)})
+
+
+def published_topics(cfg: LocalizerNodeConfig | None = None) -> dict[str, tuple[str, str]]:
+    """Topic → (ROS message type, QoS name) the localizer node publishes (the snapped pose only
+    when snapping is on and a walkable map is set)."""
+    cfg = cfg or LocalizerNodeConfig()
+    return {
+        cfg.pose_topic: ("geometry_msgs/msg/PoseStamped", "reliable"),
+        cfg.snapped_pose_topic: ("geometry_msgs/msg/PoseStamped", "reliable"),
+        cfg.pose_cov_topic: ("geometry_msgs/msg/PoseWithCovarianceStamped", "reliable"),
+        cfg.path_topic: ("nav_msgs/msg/Path", "reliable"),
+        "/diagnostics": ("diagnostic_msgs/msg/DiagnosticArray", "reliable"),
+    }
+
+
+def subscribed_topics(cfg: LocalizerNodeConfig | None = None) -> dict[str, tuple[str, str]]:
+    """Topic → (ROS message type, QoS name) the localizer node subscribes to."""
+    cfg = cfg or LocalizerNodeConfig()
+    typ = "sensor_msgs/msg/CompressedImage" if cfg.image_transport == "compressed" else "sensor_msgs/msg/Image"
+    return {cfg.image_topic: (typ, cfg.image_qos)}
 
 
 @dataclass

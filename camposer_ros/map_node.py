@@ -33,7 +33,7 @@ from . import conversions as conv
 from .qos import LATCHED
 from .runner import run_lifecycle_node
 
-__all__ = ["MapNode", "MapNodeConfig", "main", "DEFAULT_TOPICS"]
+__all__ = ["MapNode", "MapNodeConfig", "main", "DEFAULT_TOPICS", "published_topics"]
 
 DEFAULT_TOPICS = {
     "points_topic": "/camposer/map_points",
@@ -53,6 +53,16 @@ class MapNodeConfig:
     path_topic: str = DEFAULT_TOPICS["path_topic"]
     grid_topic: str = DEFAULT_TOPICS["grid_topic"]
     max_points: int = 0
+
+
+def published_topics(cfg: MapNodeConfig | None = None) -> dict[str, tuple[str, str]]:
+    """Topic → (ROS message type, QoS name) the map node publishes (all ``latched``)."""
+    cfg = cfg or MapNodeConfig(dataset="")
+    return {
+        cfg.points_topic: ("sensor_msgs/msg/PointCloud2", "latched"),
+        cfg.path_topic: ("nav_msgs/msg/Path", "latched"),
+        cfg.grid_topic: ("nav_msgs/msg/OccupancyGrid", "latched"),
+    }
 
 
 class MapNode(LifecycleNode):

@@ -53,13 +53,18 @@ def param_args(params: dict) -> list[str]:
 
 class NodeProcess:
     """A node's console script running in a subprocess; stdout+stderr go to a log file.
+    ``params`` become ``-p name:=value`` overrides (after ``params_file`` when one is given).
 
     Use as a context manager; on exit the process gets SIGINT (clean rclpy shutdown), then
     SIGKILL after ``stop_timeout`` s."""
 
     def __init__(self, name: str, params: dict | None = None, env: dict | None = None,
-                 log_path: Path | None = None, extra_args: list[str] | None = None, stop_timeout: float = 5.0):
-        self.cmd = [executable(name)] + param_args(params or {}) + list(extra_args or [])
+                 log_path: Path | None = None, extra_args: list[str] | None = None, stop_timeout: float = 5.0,
+                 params_file: Path | None = None):
+        args = param_args(params or {})
+        if params_file is not None:  # before the -p overrides, which win
+            args[1:1] = ["--params-file", str(params_file)]
+        self.cmd = [executable(name)] + args + list(extra_args or [])
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.env.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")

@@ -3,6 +3,7 @@ a subscriber that joins after they were published; a bad dataset refuses to star
 
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,7 +46,11 @@ def test_late_subscriber_receives_all_latched_topics(map_dataset, ros_env, tmp_p
 
     root, pts, cols, walk = map_dataset
     got = {}
-    with NodeProcess("map_node", {"dataset": str(root)}, env=ros_env, log_path=tmp_path / "map.log") as proc:
+    from ament_index_python.packages import get_package_share_directory
+
+    params_file = Path(get_package_share_directory("camposer")) / "config" / "localization.yaml"
+    with NodeProcess("map_node", {"dataset": str(root)}, env=ros_env, log_path=tmp_path / "map.log",
+                     params_file=params_file) as proc:
         deadline = time.monotonic() + 30
         while "published (latched)" not in proc.log():
             assert proc.alive(), proc.log()

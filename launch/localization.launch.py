@@ -1,0 +1,64 @@
+"""Localize a camera in a mapped building: map node + localizer node (+ RViz).
+
+    ros2 launch camposer localization.launch.py model:=/path/model.pt dataset:=/path/dataset \
+        image_topic:=/camera/image_raw [image_transport:=compressed] [walkable_map:=...] [use_rviz:=false]
+
+Parameters come from ``config/localization.yaml``; the arguments above override them. The
+``walkable_map`` argument defaults to the dataset's ``walkable.yaml``.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description():
+    share = FindPackageShare("camposer")
+    params = PathJoinSubstitution([share, "config", "localization.yaml"])
+    rviz_config = PathJoinSubstitution([share, "rviz", "localization.rviz"])
+    model = LaunchConfiguration("model")
+    dataset = LaunchConfiguration("dataset")
+    walkable_map = LaunchConfiguration("walkable_map")
+
+    arguments = [
+        DeclareLaunchArgument("model", description="model checkpoint written by `camposer train`"),
+        DeclareLaunchArgument("dataset", description="dataset folder (SfM points, mapping path, walkable map)"),
+        DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="camera topic"),
+        DeclareLaunchArgument("image_transport", default_value="raw", description="raw | compressed"),
+        DeclareLaunchArgument("walkable_map", default_value=PathJoinSubstitution([dataset, "walkable.yaml"]),
+                              description="nav2 map_server YAML used for snapping"),
+        DeclareLaunchArgument("device", default_value="cpu", description="torch device"),
+        DeclareLaunchArgument("use_rviz", default_value="true", description="start RViz"),
+    ]
+
+    map_node = Node(
+        package="camposer",
+        executable="map_node",
+        name="camposer_map",
+        output="screen",
+        parameters=[params, {"dataset": dataset, "walkable_map": walkable_map}],
+    )
+    localizer_node = Node(
+        package="camposer",
+        executable="localizer_node",
+        name="camposer_localizer",
+        output="screen",
+        parameters=[params, {
+            "model_path": model,
+            "image_topic": LaunchConfiguration("image_topic"),
+            "image_transport": LaunchConfiguration("image_transport"),
+            "walkable_map": walkable_map,
+            "device": LaunchConfiguration("device"),
+        }],
+    )
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        name="rviz2",
+        arguments=["-d", rviz_config],
+        condition=IfCondition(LaunchConfiguration("use_rviz")),
+    )
+    return LaunchDescription(arguments + [map_node, localizer_node, rviz])
