@@ -44,6 +44,7 @@ class SfmOptions:
     overlap: int = 10
     quadratic_overlap: bool = False
     max_features: int = 4096
+    peak_threshold: float = 0.004  # SIFT contrast threshold (COLMAP default 0.0067): more features on small images
     max_image_size: int = 1600
     init_min_tri_angle: float = 4.0
     init_min_num_inliers: int = 30
@@ -103,6 +104,7 @@ def _extract(database: Path, frames_dir: Path, names: list[str], opts: SfmOption
     extraction.max_image_size = opts.max_image_size
     extraction.num_threads = opts.num_threads
     extraction.sift.max_num_features = opts.max_features
+    extraction.sift.peak_threshold = opts.peak_threshold
     mode = pycolmap.CameraMode.SINGLE if (opts.shared_intrinsics or camera is not None) else pycolmap.CameraMode.PER_IMAGE
     pycolmap.extract_features(
         database, frames_dir, image_names=names, camera_mode=mode, reader_options=reader,
