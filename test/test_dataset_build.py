@@ -217,3 +217,20 @@ def test_too_few_registered_frames_is_a_clear_error(tmp_path):
     r = _cli("build-dataset", tmp_path / "noise.mp4", "--out", tmp_path / "o", "--fps", 5, "--no-progress")
     assert r.returncode == 1
     assert "SfM" in r.stderr and "Try:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_small_dataset_fixture_holds_groundtruth_poses(small_dataset, synthetic_small):
+    from camposer_core.dataset import DatasetFolder
+
+    ds = DatasetFolder.open(small_dataset)
+    gt = Trajectory.load_csv(synthetic_small.groundtruth)
+    poses = ds.poses()
+    assert len(poses) == len(gt)
+    np.testing.assert_allclose(poses.timestamps, np.sort(gt.timestamps), atol=1e-3)
+    order = np.argsort(gt.timestamps)
+    np.testing.assert_allclose(poses.positions, gt.positions[order], atol=1e-6)
+    assert poses.recordings == [gt.recordings[i] for i in order]
+    assert [len(ds.poses(s)) for s in ("train", "val", "test")] == [len(range(k, len(gt), 3)) for k in range(3)]
+    img = ds.load_image(poses.frames[0])
+    assert img.shape[:2] == (ds.camera.height, ds.camera.width)
+    assert ds.walkable_map_path is not None
