@@ -151,7 +151,13 @@ def build_small_dataset(synth, out, split: str = "interleaved"):
         camera_yaml=cam,
         poses=gt,
     )
-    return build_dataset(cfg).dataset.root
+    root = build_dataset(cfg).dataset.root
+    walkable = getattr(synth, "walkable_yaml", None)
+    if walkable is not None and Path(walkable).is_file():
+        from camposer_core.walkable import WalkableMap
+
+        WalkableMap.load(walkable).save(root / "walkable.yaml")
+    return root
 
 
 @pytest.fixture(scope="session")
