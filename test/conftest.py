@@ -110,6 +110,40 @@ def tiny_checkpoint(tmp_path_factory, tiny_pose_dataset):
     return train_tiny_checkpoint(tiny_pose_dataset, tmp_path_factory.mktemp("tiny_checkpoint") / "model.pt")
 
 
+# --------------------------------------------------------------------------- synthetic building
+# (synthetic-building engineer) The small preset of the built-in building (12 x 8 m, 160x120, 2 laps
+# at 3 fps, ~140 frames): video + ground truth + camera + walkable map + scene.json. Built once per
+# test session and shared by xdist workers (file lock in the shared temp root).
+
+
+@pytest.fixture(scope="session")
+def synthetic_small(tmp_path_factory):
+    """:class:`camposer_core.synthetic.SynthOutput` of ``SynthConfig.small()`` (seed 0): paths
+    ``root``, ``video``, ``groundtruth``, ``camera_yaml``, ``walkable_yaml``, ``scene_json``,
+    ``floorplan_png``. Read only: copy files before modifying them."""
+    from filelock import FileLock
+
+    from camposer_core.synthetic import SynthConfig, SynthOutput, synthesize
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # one root per session
+    out = shared / "camposer_synthetic_small"
+    with FileLock(str(shared / "camposer_synthetic_small.lock")):
+        if not (out / ".complete").is_file():
+            synthesize(SynthConfig.small(), out, progress=False, force=True)
+            (out / ".complete").write_text("ok\n")
+    return SynthOutput.from_folder(out)
+
+
+@pytest.fixture(scope="session")
+def synthetic_small_scene():
+    """The in-memory :class:`camposer_core.synthetic.Scene` of ``SynthConfig.small()`` (the same
+    building as ``synthetic_small``; ~0.5 s to generate, per worker)."""
+    from camposer_core.synthetic import SynthConfig, generate_scene
+
+    return generate_scene(SynthConfig.small())
+
+
 # --------------------------------------------------------------------------- small dataset
 # (dataset engineer) A dataset folder built from the small synthetic building's walkthrough video
 # and its ground-truth poses (no SfM): frames at 3 fps, interleaved split (index mod 3).

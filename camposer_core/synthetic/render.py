@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from ..camera import PinholeCamera
@@ -32,6 +31,32 @@ from .textures import TextureAtlas
 __all__ = ["Renderer"]
 
 _K = 6  # candidate faces per azimuth bin
+
+
+def _distort(x, y, dist):
+    k1, k2, p1, p2, k3 = dist[:5]
+    r2 = x * x + y * y
+    radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+    return (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
+            y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
+
+
+def _undistort(xd, yd, dist, iterations: int = 200):
+    """Invert the plumb-bob model (as in :meth:`PinholeCamera.project`) for normalised
+    coordinates: fixed-point iterations, checked to converge to 1e-10."""
+    k1, k2, p1, p2, k3 = dist[:5]
+    x, y = xd.copy(), yd.copy()
+    for _ in range(iterations):
+        r2 = x * x + y * y
+        radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
+        x = (xd - 2 * p1 * x * y - p2 * (r2 + 2 * x * x)) / radial
+        y = (yd - p1 * (r2 + 2 * y * y) - 2 * p2 * x * y) / radial
+    ex, ey = _distort(x, y, dist)
+    err = np.max(np.hypot(ex - xd, ey - yd))
+    if not np.isfinite(err) or err > 1e-10:
+        raise ValueError(f"cannot invert the lens distortion {tuple(dist)} over the image (residual {err:.2g}): "
+                         "the coefficients are too strong for this field of view")
+    return x, y
 
 
 class Renderer:
@@ -106,14 +131,10 @@ class Renderer:
         if hit is not None:
             return hit
         u, v = np.meshgrid(np.arange(camera.width, dtype=np.float64), np.arange(camera.height, dtype=np.float64))
+        xn = ((u - camera.cx) / camera.fx).ravel()
+        yn = ((v - camera.cy) / camera.fy).ravel()
         if camera.has_distortion:
-            pts = np.stack([u.ravel(), v.ravel()], axis=1).reshape(-1, 1, 2)
-            crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
-            und = cv2.undistortPointsIter(pts, camera.K, np.asarray(camera.distortion, np.float64), None, None, crit)
-            xn, yn = und[:, 0, 0], und[:, 0, 1]
-        else:
-            xn = ((u - camera.cx) / camera.fx).ravel()
-            yn = ((v - camera.cy) / camera.fy).ravel()
+            xn, yn = _undistort(xn, yn, camera.distortion)
         dn = np.sqrt(xn * xn + yn * yn + 1.0)
         f = 0.5 * (camera.fx + camera.fy)
         nb = int(math.ceil(4 * math.pi * f / 256.0)) * 256

@@ -507,8 +507,12 @@ class _Painter:
             u = slots.take(0.2, rng, gap=0.15, tries=6)
             if u is None:
                 continue
-            u += 0.1
-            z = float(rng.uniform(1.3, 2.0))
+            # centre on a corner of the level-2 texel grid: the disc's texels are symmetric
+            # about the true centre at mip levels 0-2 (its image centroid is exact)
+            grid = 4.0 / rho
+            hf = f["b"].z1 - f["b"].z0
+            u = round((u + 0.1) / grid) * grid
+            z = hf - round((hf - float(rng.uniform(1.3, 2.0))) / grid) * grid
             cv = Canvas(f["e1"] - f["e0"], f["b"].z1 - f["b"].z0, rho)
             cv.img = images[sid]
             cv.disc(u, z, radius + 0.025, np.float32([0.98, 0.98, 0.98]))
