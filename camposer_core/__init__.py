@@ -1,6 +1,6 @@
 """camposer_core: camera localization in a known building, as a plain Python library.
 
-This package never imports ROS. Conventions used everywhere (see ``docs/conventions.md``):
+This package never imports ROS. Conventions used everywhere (see ``docs/architecture.md``):
 
 * Poses are **camera-to-world**: ``position`` is the camera centre in the map frame (metres),
   the rotation maps camera-frame vectors into the map frame.
