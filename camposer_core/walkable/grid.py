@@ -196,7 +196,7 @@ class WalkableMap:
             self._snappers[key] = Snapper(self, margin=key)
         return self._snappers[key]
 
-    def snap(self, positions, margin: float = 0.0, *, only_outside: bool | None = None):
+    def snap(self, positions, margin: float = 0.0):
         """Move positions to the nearest walkable point; see :meth:`Snapper.snap`.
 
         ``margin = 0`` snaps only positions outside the walkable area; ``margin > 0`` also
