@@ -86,6 +86,9 @@ def _eval(args: argparse.Namespace) -> int:
         compressed=args.compressed, device=args.device, play=not args.external_player,
         start_node=not args.no_start_node, timeout_s=args.timeout, force=args.force,
     )
-    result = run_bag_eval(config)
+    try:
+        result = run_bag_eval(config)
+    except (FileExistsError, TimeoutError, RuntimeError) as exc:
+        raise UserError(str(exc)) from exc
     print(result)
     return 0

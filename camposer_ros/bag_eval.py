@@ -1,0 +1,327 @@
+"""``camposer bag eval``: replay a rosbag2 through the running localizer node and evaluate it.
+
+What happens (all over real ROS topics, as on a robot):
+
+1. the localizer node is started as its console script in a subprocess (``--no-start-node``:
+   use one that is already running) with the model, the walkable map and the image topic;
+2. the bag's images (``/camera/image_raw``, or ``/camera/image_raw/compressed`` with
+   ``compressed``) are published unchanged (their serialized bytes) at the bag's own timing
+   divided by ``rate`` — or, with ``play=False``, someone else plays the bag (``ros2 bag play``)
+   and this process only listens;
+3. every ``/camposer/pose`` and ``/camposer/pose_snapped`` received is matched to the bag's
+   ground truth (``/camposer/ground_truth``, read from the bag file) by header stamp;
+4. the report: errors raw and snapped (:func:`camposer_core.evaluation.evaluate_predictions`,
+   with the node's published snapped positions), latency = pose receipt − image publish time
+   (with an external player: − the time this process received the same image), p50 / p95, frames
+   the node dropped (its ``/diagnostics`` count) and frames that got no pose, plus the evaluation
+   plots (:func:`camposer_core.evaluation.write_report`) and ``bag_eval.json``.
+
+With a full ROS install the same evaluation works with the standard player::
+
+    ros2 run camposer localizer_node --ros-args -p model_path:=model.pt -p walkable_map:=walkable.yaml &
+    camposer bag eval BAG --model model.pt --map walkable.yaml --external-player --no-start-node &
+    ros2 bag play BAG --topics /camera/image_raw
+
+(``launch/bag_eval.launch.py`` runs these three.)
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from sensor_msgs.msg import CompressedImage, Image
+
+from camposer_core.bags import BagTopics, iter_messages, read_ground_truth
+from camposer_core.trajectory import Trajectory
+
+from . import conversions as conv
+from .localizer_node import LocalizerNodeConfig
+from .process import NodeProcess, RosSession
+from .qos import RELIABLE
+
+__all__ = ["BagEvalConfig", "BagEvalResult", "LatencySummary", "run_bag_eval", "cdr_header_stamp_ns"]
+
+_NODE = LocalizerNodeConfig()
+
+
+@dataclass(frozen=True)
+class BagEvalConfig:
+    """Options of ``camposer bag eval`` (see the module docstring). Times in seconds."""
+
+    bag: Path
+    model: Path
+    out: Path
+    rate: float = 1.0
+    walkable_map: Path | None = None
+    compressed: bool = False
+    device: str = "cpu"
+    play: bool = True
+    start_node: bool = True
+    timeout_s: float = 60.0
+    idle_s: float = 3.0  # external player: stop when no image arrived for this long
+    drain_s: float = 3.0  # after the last image: wait this long for outstanding poses
+    snap_margin_m: float = 0.0
+    force: bool = False
+    topics: BagTopics = BagTopics()
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Image publish (or receipt) → pose receipt, milliseconds."""
+
+    count: int
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    max_ms: float
+
+    @classmethod
+    def from_ms(cls, values) -> "LatencySummary":
+        v = np.asarray(values, float)
+        if v.size == 0:
+            return cls(0, float("nan"), float("nan"), float("nan"), float("nan"))
+        return cls(int(v.size), float(np.percentile(v, 50)), float(np.percentile(v, 95)), float(v.mean()),
+                   float(v.max()))
+
+
+@dataclass
+class BagEvalResult:
+    """Outcome of one replay: the evaluation report, latency, frame accounting and files."""
+
+    out: Path
+    report: object  # camposer_core.evaluation.EvaluationReport
+    latency: LatencySummary
+    frames_sent: int
+    poses_received: int
+    snapped_received: int
+    frames_without_pose: int
+    node_dropped: int | None  # the node's own count (diagnostics), None when unknown
+    node_received: int | None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "frames_sent": self.frames_sent,
+            "poses_received": self.poses_received,
+            "snapped_received": self.snapped_received,
+            "frames_without_pose": self.frames_without_pose,
+            "node_frames_received": self.node_received,
+            "node_frames_dropped": self.node_dropped,
+            "latency": asdict(self.latency),
+            "evaluation": self.report.as_dict(),
+        }
+
+    def __str__(self) -> str:
+        lat = self.latency
+        return "\n".join([
+            self.report.table(),
+            f"frames: {self.frames_sent} images replayed, {self.poses_received} poses received "
+            f"({self.snapped_received} snapped), {self.frames_without_pose} frames without a pose, "
+            f"node dropped {self.node_dropped if self.node_dropped is not None else '?'}",
+            f"latency (image -> pose): p50 {lat.p50_ms:.1f} ms, p95 {lat.p95_ms:.1f} ms, "
+            f"mean {lat.mean_ms:.1f} ms, max {lat.max_ms:.1f} ms (n={lat.count})",
+            f"report: {self.out}",
+        ])
+
+
+def cdr_header_stamp_ns(data: bytes) -> int:
+    """Header stamp (ns) of a serialized message whose first field is ``std_msgs/Header``
+    (Image, CompressedImage, CameraInfo, PoseStamped): CDR encapsulation (4 bytes), then
+    ``int32 sec``, ``uint32 nanosec`` in the encapsulation's byte order."""
+    if len(data) < 12 or data[0] != 0 or data[1] not in (0, 1):
+        raise ValueError("not a CDR-serialized message with a header")
+    fmt = "<iI" if data[1] == 1 else ">iI"
+    sec, nanosec = struct.unpack_from(fmt, data, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+class _Recorder:
+    """Subscriptions of the evaluator: poses (raw, snapped) and diagnostics, by stamp."""
+
+    def __init__(self, ros: RosSession, image_topic: str | None, image_type):
+        self.raw: dict[int, tuple[PoseStamped, float]] = {}
+        self.snapped: dict[int, PoseStamped] = {}
+        self.images: dict[int, float] = {}  # stamp → receipt time (external player)
+        self.diagnostics: list[dict[str, str]] = []
+        self.last_activity = time.monotonic()
+        n = ros.node
+        n.create_subscription(PoseStamped, _NODE.pose_topic, self._on_pose, RELIABLE)
+        n.create_subscription(PoseStamped, _NODE.snapped_pose_topic, self._on_snapped, RELIABLE)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, RELIABLE)
+        if image_topic is not None:
+            from .qos import SENSOR_DATA
+
+            n.create_subscription(image_type, image_topic, self._on_image, SENSOR_DATA)
+
+    def _on_pose(self, msg):
+        now = time.monotonic()
+        self.raw[conv.stamp_to_ns(msg.header.stamp)] = (msg, now)
+        self.last_activity = now
+
+    def _on_snapped(self, msg):
+        self.snapped[conv.stamp_to_ns(msg.header.stamp)] = msg
+
+    def _on_image(self, msg):
+        now = time.monotonic()
+        self.images.setdefault(conv.stamp_to_ns(msg.header.stamp), now)
+        self.last_activity = now
+
+    def _on_diag(self, msg):
+        for status in msg.status:
+            if status.name.endswith(": localization"):
+                self.diagnostics.append({kv.key: kv.value for kv in status.values})
+
+
+def _check_inputs(cfg: BagEvalConfig) -> None:
+    if not Path(cfg.bag).exists():
+        raise FileNotFoundError(f"bag not found: {cfg.bag}")
+    if cfg.start_node and not Path(cfg.model).is_file():
+        raise FileNotFoundError(f"model checkpoint not found: {cfg.model}")
+    if cfg.walkable_map is not None and not Path(cfg.walkable_map).is_file():
+        raise FileNotFoundError(f"walkable map not found: {cfg.walkable_map}")
+    if not cfg.rate > 0:
+        raise ValueError(f"--rate must be > 0, got {cfg.rate}")
+    out = Path(cfg.out)
+    if out.exists() and any(out.iterdir()) and not cfg.force:
+        raise FileExistsError(f"{out} is not empty (use --force to write into it)")
+
+
+def _node_params(cfg: BagEvalConfig, image_topic: str) -> dict:
+    return {
+        "model_path": str(Path(cfg.model).resolve()),
+        "device": cfg.device,
+        "image_topic": image_topic,
+        "image_transport": "compressed" if cfg.compressed else "raw",
+        "walkable_map": str(Path(cfg.walkable_map).resolve()) if cfg.walkable_map else "",
+        "snap": cfg.walkable_map is not None,
+        "snap_margin_m": float(cfg.snap_margin_m),
+        "diagnostics_period_s": 0.5,
+        "publish_tf": False,
+    }
+
+
+def _play(ros: RosSession, pub, cfg: BagEvalConfig, topic: str, sent: dict[int, float]) -> None:
+    """Publish the bag's images (serialized, unchanged) at the bag's timing / rate."""
+    t0 = first = None
+    for m in iter_messages(cfg.bag, [topic]):
+        if t0 is None:
+            t0, first = time.monotonic(), m.log_time_ns
+        due = t0 + (m.log_time_ns - first) / 1e9 / cfg.rate
+        while (wait := due - time.monotonic()) > 0:
+            ros.executor.spin_once(timeout_sec=min(wait, 0.01))
+        stamp = cdr_header_stamp_ns(m.data)
+        pub.publish(m.data)
+        sent[stamp] = time.monotonic()
+        ros.executor.spin_once(timeout_sec=0)
+
+
+def _wait_ready(ros: RosSession, pub, node_proc: NodeProcess | None, timeout: float) -> None:
+    ros.spin_until(lambda: (pub is None or pub.get_subscription_count() > 0)
+                   and ros.node.count_publishers(_NODE.pose_topic) > 0,
+                   timeout, "the localizer node (its image subscription and pose publisher)", watch=node_proc)
+    ros.spin_for(0.5)  # let both directions finish matching
+
+
+def _predictions(rec: _Recorder) -> Trajectory:
+    stamps = sorted(rec.raw)
+    pos, quat = [], []
+    for s in stamps:
+        p, q = conv.pose_from_msg(rec.raw[s][0].pose)
+        pos.append(p)
+        quat.append(q)
+    return Trajectory([str(s) for s in stamps], np.asarray(stamps, float) / 1e9,
+                      np.asarray(pos).reshape(-1, 3), np.asarray(quat).reshape(-1, 4))
+
+
+def _use_published_snaps(report, rec: _Recorder) -> None:
+    """Replace the report's snapped positions by the ones the node published."""
+    from camposer_core.geometry import position_error, summarize_errors
+
+    frames = report.predictions.frames
+    if report.walkable_map is None or not rec.snapped or not all(int(f) in rec.snapped for f in frames):
+        return
+    snapped = np.array([conv.pose_from_msg(rec.snapped[int(f)].pose)[0] for f in frames])
+    report.snapped_positions = snapped
+    report.snap_distance_m = np.linalg.norm(snapped[:, :2] - report.predictions.positions[:, :2], axis=1)
+    report.snapped_position_error_m = position_error(snapped, report.ground_truth.positions)
+    report.snapped = summarize_errors(report.snapped_position_error_m, report.rotation_error_deg)
+
+
+def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
+    """Replay ``cfg.bag`` through the localizer node and write the report to ``cfg.out``."""
+    from camposer_core.evaluation import evaluate_predictions, write_report
+
+    _check_inputs(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    topics = cfg.topics
+    image_topic = topics.compressed if cfg.compressed else topics.image
+    image_type = CompressedImage if cfg.compressed else Image
+    gt = read_ground_truth(cfg.bag, topics.ground_truth)
+    if len(gt) == 0:
+        raise ValueError(f"{cfg.bag}: no ground truth on {topics.ground_truth}")
+
+    sent: dict[int, float] = {}
+    node_proc = None
+    if cfg.start_node:
+        node_proc = NodeProcess("localizer_node", _node_params(cfg, image_topic), log_path=out / "localizer_node.log")
+        node_proc.start()
+    try:
+        with RosSession("camposer_bag_eval") as ros:
+            rec = _Recorder(ros, None if cfg.play else image_topic, image_type)
+            if cfg.play:
+                pub = ros.node.create_publisher(image_type, image_topic, RELIABLE)
+                _wait_ready(ros, pub, node_proc, cfg.timeout_s)
+                _play(ros, pub, cfg, image_topic, sent)
+                ros.spin_until(lambda: len(rec.raw) >= len(sent) or
+                               time.monotonic() - max(rec.last_activity, max(sent.values())) > cfg.drain_s,
+                               cfg.timeout_s, "the last poses")
+            else:
+                _wait_ready(ros, None, node_proc, cfg.timeout_s)
+                print(f"waiting for images on {image_topic} (start `ros2 bag play {cfg.bag}`)", flush=True)
+                ros.spin_until(lambda: rec.images, cfg.timeout_s, f"images on {image_topic} from the bag player",
+                               watch=node_proc)
+                ros.spin_until(lambda: time.monotonic() - rec.last_activity > cfg.idle_s, 24 * 3600,
+                               "the end of the replay")
+                sent = dict(rec.images)
+            n_diag = len(rec.diagnostics)
+            try:  # one more diagnostics message, sent after the last frame
+                ros.spin_until(lambda: len(rec.diagnostics) > n_diag, 3.0, "final diagnostics")
+            except TimeoutError:
+                pass
+    finally:
+        if node_proc is not None:
+            node_proc.stop()
+
+    if not rec.raw:
+        raise RuntimeError(f"the localizer node published no pose for the {len(sent)} images of {cfg.bag}"
+                           + (f"; its log: {node_proc.log_path}" if node_proc else ""))
+    walkable = None
+    if cfg.walkable_map is not None:
+        from camposer_core.walkable import WalkableMap
+
+        walkable = WalkableMap.load(cfg.walkable_map)
+    report = evaluate_predictions(_predictions(rec), gt, walkable_map=walkable, snap_margin_m=cfg.snap_margin_m,
+                                  label=f"bag replay of {Path(cfg.bag).name}")
+    _use_published_snaps(report, rec)
+    latency = LatencySummary.from_ms([(rec.raw[s][1] - t) * 1000.0 for s, t in sent.items() if s in rec.raw])
+    diag = rec.diagnostics[-1] if rec.diagnostics else {}
+    result = BagEvalResult(
+        out=out, report=report, latency=latency, frames_sent=len(sent), poses_received=len(rec.raw),
+        snapped_received=len(rec.snapped), frames_without_pose=sum(1 for s in sent if s not in rec.raw),
+        node_dropped=int(diag["frames_dropped"]) if "frames_dropped" in diag else None,
+        node_received=int(diag["frames_received"]) if "frames_received" in diag else None,
+    )
+    result.files = write_report(report, out, overwrite=True)
+    result.files["bag_eval.json"] = out / "bag_eval.json"
+    result.files["bag_eval.json"].write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    result.files["bag_eval.txt"] = out / "bag_eval.txt"
+    result.files["bag_eval.txt"].write_text(str(result) + "\n")
+    return result
