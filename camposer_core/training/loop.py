@@ -587,7 +587,10 @@ class _Trainer:
             self.scheduler.step()
             row = {"epoch": epoch, "train_loss": f"{train_loss:.6g}", "lr": f"{lr:.6g}", "best": 0}
             capped = self._capped()
-            if self.main and (epoch % cfg.val_every == 0 or epoch == cfg.epochs or capped):
+            validate = epoch % cfg.val_every == 0 or epoch == cfg.epochs or capped
+            if validate and cfg.mode == "finetune" and cfg.precise_bn:
+                self._calibrate_batchnorm()  # every rank: keeps the replicas identical
+            if self.main and validate:
                 pe, re, stats = self._validate()
                 med_m, med_deg = float(np.median(pe)), float(np.median(re))
                 row.update(

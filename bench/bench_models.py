@@ -1,0 +1,224 @@
+"""Pose-regression benchmark on the default synthetic building (CPU, no pretrained weights).
+
+Prints the seed-style tables:
+
+1. PoseNet vs MapNet for each backbone (ResNet-18/34, MobileNetV3-small by default): median
+   position error (m) / rotation error (deg) on the HELD-OUT LAP (train on laps 0+1, every 8th
+   of their frames for validation; test on lap 2) and on the INTERLEAVED split (frames of all
+   laps dealt train/val/test in turn), for every seed, plus the mean over seeds.
+2. The loss comparison (PoseNet, first backbone, held-out lap): mse (alpha), l1, smoothl1,
+   rmse, learned (beta, gamma).
+3. The nearest-neighbour retrieval baseline (32x24 grey thumbnails) on both splits.
+
+All models: random init, fine-tuned end to end at --size (default 128x96), Adam, cosine schedule,
+colour jitter + small crops, best checkpoint by validation median position error; test errors
+through the :class:`~camposer_core.localizer.Localizer` on the dataset's images.
+
+    .venv/bin/python bench/bench_models.py                       # the full comparison (CPU hours)
+    .venv/bin/python bench/bench_models.py --backbones mobilenet_v3_small --epochs 120 --seeds 0 1
+
+Datasets are cached under --work (default /tmp/camposer_bench_models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from camposer_core.dataset.folder import DatasetFolder  # noqa: E402
+from camposer_core.geometry import position_error, rotation_error_deg, summarize_errors  # noqa: E402
+
+
+def build_datasets(work: Path, width: int, height: int, every: int) -> dict[str, Path]:
+    """Render the default building's walkthrough at ``width x height`` (every ``every``-th
+    frame) and write the held-out-lap and interleaved dataset folders."""
+    import cv2
+
+    from camposer_core.dataset.splits import SplitConfig
+    from camposer_core.dataset.writer import write_dataset
+    from camposer_core.synthetic import SynthConfig, generate_scene
+
+    out = {"heldout": work / f"heldout_{width}x{height}_e{every}", "interleaved": work / f"interleaved_{width}x{height}_e{every}"}
+    if all((p / "manifest.json").is_file() for p in out.values()):
+        return out
+    scene = generate_scene(SynthConfig.default())
+    traj = scene.walkthrough()
+    traj = traj.subset(np.arange(0, len(traj), every))
+    traj.frames = [f"{f}.png" for f in traj.frames]
+    cam = scene.camera.scaled(width, height)
+    frames_dir = work / f"frames_{width}x{height}_e{every}"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    for s in range(0, len(traj), 64):
+        ims = scene.render_batch(traj.positions[s : s + 64], traj.quaternions[s : s + 64], camera=cam)
+        for name, im in zip(traj.frames[s : s + 64], ims):
+            cv2.imwrite(str(frames_dir / name), im[..., ::-1])
+    laps = sorted(set(traj.recordings))
+    write_dataset(out["interleaved"], frames_dir, traj, cam, SplitConfig("interleaved"), force=True)
+    folder = write_dataset(out["heldout"], frames_dir, traj, cam,
+                           SplitConfig("recording", val_recordings=(), test_recordings=(laps[-1],)), force=True)
+    # validation = every 8th frame of the training laps (the loop keeps the best model by it)
+    tr = folder.poses("train")
+    val = np.arange(len(tr)) % 8 == 7
+    tr.subset(~val).save_csv(folder.root / "train" / "poses.csv")
+    tr.subset(val).save_csv(folder.root / "val" / "poses.csv")
+    return out
+
+
+def evaluate(checkpoint: Path, dataset: Path, split: str = "test") -> tuple[float, float]:
+    """Median position (m) and rotation (deg) errors of ``checkpoint`` on ``split``."""
+    from camposer_core.localizer import Localizer
+
+    loc = Localizer.from_checkpoint(checkpoint)
+    folder = DatasetFolder.open(dataset)
+    traj = folder.poses(split)
+    est = []
+    for s in range(0, len(traj), 32):
+        est += loc.localize_batch([folder.load_image(f) for f in traj.frames[s : s + 32]])
+    p = np.stack([e.position for e in est])
+    q = np.stack([e.quaternion for e in est])
+    s = summarize_errors(position_error(p, traj.positions), rotation_error_deg(q, traj.quaternions))
+    return s.position_median_m, s.rotation_median_deg
+
+
+def retrieval(dataset: Path) -> tuple[float, float]:
+    from camposer_core.evaluation.retrieval import RetrievalBaseline
+
+    folder = DatasetFolder.open(dataset)
+    pred = RetrievalBaseline().fit(folder, "train").predict_split(folder, "test")
+    gt = folder.poses("test")
+    return float(np.median(position_error(pred.positions, gt.positions))), float(
+        np.median(rotation_error_deg(pred.quaternions, gt.quaternions))
+    )
+
+
+def train_one(args, dataset: Path, kind: str, backbone: str, seed: int, loss: str, out: Path) -> dict:
+    from camposer_core.models import LossConfig, ModelConfig
+    from camposer_core.training.config import AugmentConfig, DataConfig, OptimConfig, TrainConfig
+    from camposer_core.training.loop import train
+
+    cfg = TrainConfig(
+        model=ModelConfig(kind=kind, backbone=backbone, weights=None, hidden=256, dropout=0.2),
+        loss=LossConfig(kind=loss, alpha=1.0, relative_weight=1.0),
+        optim=OptimConfig(name="adam", lr=args.lr, schedule="cosine", weight_decay=1e-5),
+        data=DataConfig(dataset=str(dataset), width=args.width, height=args.height, steps=3, skip=2),
+        augment=AugmentConfig(enabled=True, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02, crop_scale=0.9),
+        mode="finetune",
+        epochs=args.epochs,
+        batch_size=args.batch,
+        seed=seed,
+        device="cpu",
+        num_threads=args.threads,
+        val_every=max(1, args.epochs // 40),
+        progress=args.progress,
+    )
+    if kind == "mapnet":  # equal compute: tuples of 3 frames, a third as many tuples per batch
+        cfg.batch_size = max(2, args.batch // 3)
+    r = train(cfg, out, force=True)
+    med_m, med_deg = evaluate(r.best_checkpoint, dataset)
+    row = {"kind": kind, "backbone": backbone, "seed": seed, "loss": loss, "dataset": dataset.name,
+           "test_median_m": med_m, "test_median_deg": med_deg, "best_epoch": r.best_epoch,
+           "val_median_m": r.best_val_position_median_m, "train_seconds": r.seconds}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/camposer_bench_models"))
+    ap.add_argument("--backbones", default="resnet18,resnet34,mobilenet_v3_small")
+    ap.add_argument("--kinds", default="posenet,mapnet")
+    ap.add_argument("--splits", default="heldout,interleaved")
+    ap.add_argument("--losses", default="mse,l1,smoothl1,rmse,learned", help="loss comparison ('' to skip)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--epochs", type=int, default=240)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--width", type=int, default=128)
+    ap.add_argument("--height", type=int, default=96)
+    ap.add_argument("--every", type=int, default=2, help="use every N-th walkthrough frame (10 fps source)")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--results", type=Path, help="JSON-lines file to append results to")
+    args = ap.parse_args(argv)
+
+    t0 = time.time()
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = build_datasets(args.work, args.width, args.height, args.every)
+    for name, p in data.items():
+        f = DatasetFolder.open(p)
+        print(f"dataset {name}: {p}  train {len(f.poses('train'))} val {len(f.poses('val'))} test {len(f.poses('test'))}")
+    rows = []
+    runs = args.work / "runs"
+
+    def record(row):
+        rows.append(row)
+        if args.results:
+            with args.results.open("a") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+    base = {}
+    for split in args.splits.split(","):
+        base[split] = retrieval(data[split])
+        print(f"retrieval baseline ({split}): {base[split][0]:.3f} m / {base[split][1]:.2f} deg", flush=True)
+
+    for backbone in args.backbones.split(","):
+        for kind in args.kinds.split(","):
+            for split in args.splits.split(","):
+                for seed in args.seeds:
+                    out = runs / f"{split}_{kind}_{backbone}_s{seed}"
+                    record(train_one(args, data[split], kind, backbone, seed, "learned", out))
+    losses = [x for x in args.losses.split(",") if x]
+    if losses:
+        bb = args.backbones.split(",")[0]
+        for loss in losses:
+            out = runs / f"heldout_posenet_{bb}_{loss}"
+            record(train_one(args, data["heldout"], "posenet", bb, args.seeds[0], loss, out) | {"table": "loss"})
+
+    # ------------------------------------------------------------------ tables
+    print("\n== PoseNet vs MapNet (test median m / deg; learned loss) ==")
+    splits = args.splits.split(",")
+    print(f"{'backbone':20s} {'model':8s} " + " ".join(f"{s:>28s}" for s in splits))
+    for backbone in args.backbones.split(","):
+        for kind in args.kinds.split(","):
+            cells = []
+            for split in splits:
+                rs = [r for r in rows if r["backbone"] == backbone and r["kind"] == kind and r["dataset"] == data[split].name
+                      and "table" not in r]
+                per = ", ".join(f"{r['test_median_m']:.2f}/{r['test_median_deg']:.1f}" for r in rs)
+                mean = f"mean {np.mean([r['test_median_m'] for r in rs]):.2f}" if rs else ""
+                cells.append(f"{per} ({mean})")
+            print(f"{backbone:20s} {kind:8s} " + " ".join(f"{c:>28s}" for c in cells))
+    for split in splits:
+        print(f"{'retrieval (NN)':20s} {'':8s} {split}: {base[split][0]:.2f} m / {base[split][1]:.1f} deg")
+    if losses:
+        print("\n== loss comparison (PoseNet, held-out lap) ==")
+        for r in rows:
+            if r.get("table") == "loss":
+                print(f"{r['loss']:10s} {r['test_median_m']:.3f} m / {r['test_median_deg']:.2f} deg")
+    ho = [r for r in rows if r["dataset"] == data.get("heldout", Path("-")).name]
+    if ho:
+        best = min(ho, key=lambda r: r["test_median_m"])
+        ok = best["test_median_m"] <= 1.0 and best["test_median_deg"] <= 5.0 and best["test_median_m"] < base["heldout"][0]
+        print(f"\nbest on the held-out lap: {best['kind']}/{best['backbone']} seed {best['seed']} loss {best['loss']}: "
+              f"{best['test_median_m']:.3f} m / {best['test_median_deg']:.2f} deg -> bar (<=1 m, <=5 deg, beats retrieval "
+              f"{base['heldout'][0]:.2f} m): {'PASS' if ok else 'FAIL'}")
+        for bb in args.backbones.split(","):
+            pn = [r["test_median_m"] for r in ho if r["backbone"] == bb and r["kind"] == "posenet" and "table" not in r]
+            mn = [r["test_median_m"] for r in ho if r["backbone"] == bb and r["kind"] == "mapnet" and "table" not in r]
+            if pn and mn:
+                print(f"{bb}: MapNet {'beats' if np.mean(mn) < np.mean(pn) else 'does NOT beat'} PoseNet on the held-out lap "
+                      f"(mean median {np.mean(mn):.3f} vs {np.mean(pn):.3f} m over {len(mn)} seeds)")
+    print(f"\ntotal {time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Training config, data helpers, the training loop (frozen / fine-tune, PoseNet / MapNet /
+MeNet), best-checkpoint bookkeeping, resume, and the train/export commands."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from camposer_core.cli import main as cli_main
+from camposer_core.dataset.folder import DatasetFolder
+from camposer_core.localizer import Localizer
+from camposer_core.training.checkpoint import Checkpoint
+from camposer_core.training.config import TrainConfig, load_config, save_config
+from camposer_core.training.data import Normalization, load_split, make_augmenter, tuple_indices
+from camposer_core.training.loop import METRICS_COLUMNS, train
+from camposer_core.training.quick import tiny_config
+
+torch.set_num_threads(1)
+
+
+def _metrics(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_config_yaml_round_trip_and_errors(tmp_path):
+    cfg = TrainConfig.from_dict({"model": {"kind": "mapnet", "backbone": "resnet34"}, "epochs": 7, "loss": {"kind": "l1"}})
+    assert cfg.model.head == "mapnet" and cfg.epochs == 7 and cfg.loss.kind == "l1"
+    path = save_config(cfg, tmp_path / "c.yaml")
+    again = load_config(path)
+    assert again.to_dict() == cfg.to_dict()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"model": {"backbone": "resnet18", "heads": "mlp"}}))
+    with pytest.raises(ValueError, match=r"bad.yaml: unknown key\(s\) \['heads'\] in 'model'"):
+        load_config(bad)
+    bad.write_text(yaml.safe_dump({"mode": "half"}))
+    with pytest.raises(ValueError, match="bad.yaml: mode must be one of"):
+        load_config(bad)
+    bad.write_text(yaml.safe_dump({"loss": {"kind": "huber"}}))
+    with pytest.raises(ValueError, match="bad.yaml: loss.kind must be one of"):
+        load_config(bad)
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_demo_config_loads():
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "train_demo.yaml")
+    assert cfg.model.backbone and cfg.epochs >= 1
+
+
+def test_tuples_stay_inside_recordings():
+    rec = ["a"] * 5 + ["b"] * 4
+    ts = np.r_[np.arange(5)[::-1], np.arange(4)]  # recording a stored in reverse time order
+    idx = tuple_indices(rec, ts, steps=3, skip=1)
+    assert idx.shape == (3 + 2, 3)
+    for row in idx:
+        assert len({rec[i] for i in row}) == 1
+        assert np.all(np.diff(ts[row]) == 1)
+    assert tuple_indices(rec, ts, steps=3, skip=2).shape == (1, 3)
+
+
+def test_normalisation_uses_one_shared_scale():
+    rng = np.random.default_rng(0)
+    p = np.c_[rng.uniform(0, 20, 50), rng.uniform(0, 10, 50), 1.5 + 0.01 * rng.normal(size=50)]
+    n = Normalization.from_positions(p)
+    assert np.isscalar(n.scale) or np.ndim(n.scale) == 0
+    q = n.apply(p)
+    assert np.allclose(q.mean(0), 0, atol=1e-9)
+    assert np.std(q[:, 2]) < 0.01  # height is not blown up to unit variance
+    assert np.mean(np.sum(q**2, 1)) == pytest.approx(1.0)
+
+
+def test_augmenter_keeps_size_and_never_mirrors(tiny_pose_dataset):
+    from camposer_core.training.config import AugmentConfig
+
+    split = load_split(DatasetFolder.open(tiny_pose_dataset), "train", 64, 48)
+    aug = make_augmenter(AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, crop_scale=0.9), 64, 48)
+    img = torch.from_numpy(split.images[3]).permute(2, 0, 1)
+    out = aug(img)
+    assert out.shape == img.shape and out.dtype == torch.uint8
+    # a crop of >= 90% area stays closer to the image than its mirror does
+    a, o, m = img.float(), out.float(), img.flip(-1).float()
+    assert (o - a).abs().mean() < (m - a).abs().mean()
+    assert make_augmenter(AugmentConfig(enabled=False), 64, 48) is None
+
+
+def test_frozen_posenet_learns_and_keeps_the_best_checkpoint(tmp_path, tiny_pose_dataset):
+    cfg = tiny_config(tiny_pose_dataset, backbone="resnet18", mode="frozen", epochs=60)
+    cfg.model.head = "mlp"
+    r = train(cfg, tmp_path / "run")
+    rows = _metrics(r.metrics_csv)
+    assert list(rows[0]) == list(METRICS_COLUMNS) and len(rows) == 60
+    val = np.array([float(x["val_position_median_m"]) for x in rows])
+    # learns: better than predicting the mean training position for every val frame
+    folder = DatasetFolder.open(tiny_pose_dataset)
+    vp = folder.poses("val").positions
+    mean_baseline = np.median(np.linalg.norm(vp - folder.poses("train").positions.mean(0), axis=1))
+    assert r.best_val_position_median_m == pytest.approx(val.min(), rel=1e-4)
+    assert r.best_val_position_median_m < 0.7 * mean_baseline
+    # best.pt is a real copy of the best epoch, not the last model
+    best, last = Checkpoint.load(r.best_checkpoint), Checkpoint.load(r.last_checkpoint)
+    assert best.training["epoch"] == r.best_epoch == int(np.argmin(val)) + 1
+    assert last.training["epoch"] == 60 and last.train_state is not None and best.train_state is None
+    assert best.error_stats.position_median_m == pytest.approx(r.best_val_position_median_m, rel=1e-4)
+    # re-evaluating best.pt through the Localizer reproduces the recorded validation median
+    loc = Localizer.from_checkpoint(r.best_checkpoint)
+    traj = folder.poses("val")
+    est = loc.localize_batch([folder.load_image(f) for f in traj.frames])
+    med = np.median(np.linalg.norm(np.stack([e.position for e in est]) - traj.positions, axis=1))
+    assert med == pytest.approx(r.best_val_position_median_m, rel=1e-3, abs=1e-3)
+
+
+def test_refuses_to_overwrite_and_resumes(tmp_path, tiny_pose_dataset):
+    out = tmp_path / "run"
+    cfg = tiny_config(tiny_pose_dataset, mode="finetune", epochs=2)
+    train(cfg, out)
+    with pytest.raises(ValueError, match="already holds a training run"):
+        train(cfg, out)
+    cfg.epochs = 3
+    r = train(cfg, out, resume=True)
+    assert r.epochs_run == 1
+    assert [int(x["epoch"]) for x in _metrics(out / "metrics.csv")] == [1, 2, 3]
+    assert Checkpoint.load(out / "last.pt").training["epoch"] == 3
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        train(cfg, tmp_path / "empty", resume=True)
+    train(cfg, out, force=True)
+    assert [int(x["epoch"]) for x in _metrics(out / "metrics.csv")] == [1, 2, 3]
+
+
+def test_mapnet_and_menet_train(tmp_path, tiny_pose_dataset):
+    r = train(tiny_config(tiny_pose_dataset, kind="mapnet", epochs=2), tmp_path / "mapnet")
+    ck = Checkpoint.load(r.best_checkpoint)
+    assert ck.model.kind == "mapnet" and ck.model.head == "mapnet"
+    assert np.isfinite(r.best_val_position_median_m)
+    r = train(tiny_config(tiny_pose_dataset, kind="menet", epochs=2), tmp_path / "menet")
+    ck = Checkpoint.load(r.best_checkpoint)
+    assert ck.model.kind == "menet" and ck.error_stats.count > 0
+
+
+def test_menet_rejects_frozen_mode():
+    with pytest.raises(ValueError, match="MeNet has none"):
+        TrainConfig.from_dict({"model": {"kind": "menet"}, "mode": "frozen"})
+
+
+def test_train_and_export_commands(tmp_path, tiny_pose_dataset, capsys):
+    cfg = tiny_config(tiny_pose_dataset, mode="frozen", epochs=5)
+    cfg.data.dataset = ""
+    cfg_path = save_config(cfg, tmp_path / "train.yaml")
+    out = tmp_path / "run"
+    assert cli_main(["train", str(cfg_path), "--dataset", str(tiny_pose_dataset), "--out", str(out), "--no-progress"]) == 0
+    assert "best checkpoint" in capsys.readouterr().out
+    assert cli_main(["train", str(cfg_path), "--dataset", str(tiny_pose_dataset), "--out", str(out)]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert cli_main(["train", str(cfg_path), "--out", str(tmp_path / "x")]) == 1
+    assert "no dataset given" in capsys.readouterr().err
+
+    assert cli_main(["export", str(out / "best.pt"), "--out", str(tmp_path / "deploy" / "model")]) == 0
+    ts = tmp_path / "deploy" / "model.ts"
+    assert ts.is_file() and (tmp_path / "deploy" / "model.json").is_file()
+    scripted = torch.jit.load(str(ts))
+    folder = DatasetFolder.open(tiny_pose_dataset)
+    img = folder.load_image(folder.poses("test").frames[0])  # already 64x48 = the input size
+    with torch.no_grad():
+        pose = scripted(torch.from_numpy(img)[None]).numpy()[0]
+    est = Localizer.from_checkpoint(out / "best.pt").localize(img)
+    np.testing.assert_allclose(pose[:3], est.position, atol=1e-4)
+    assert cli_main(["export", str(out / "best.pt"), "--out", str(tmp_path / "deploy" / "model")]) == 1
+    assert cli_main(["export", str(tmp_path / "none.pt"), "--out", str(tmp_path / "d2")]) == 1
+    assert "none.pt" in capsys.readouterr().err
