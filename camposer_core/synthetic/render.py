@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from ..camera import PinholeCamera
@@ -31,6 +32,7 @@ from .textures import TextureAtlas
 __all__ = ["Renderer"]
 
 _K = 6  # candidate faces per azimuth bin
+_CHUNK = 24576  # pixels shaded at a time (working set stays in the L2 cache)
 
 
 def _distort(x, y, dist):
@@ -114,13 +116,21 @@ class Renderer:
             sid[s] = np.maximum(surf, 0)
         for k, surf in ((3 * F, floor_sid), (3 * F + 1, ceiling_sid)):
             A[k], Fv[k], J[k], sid[k] = 1.0, -1.0, depth, surf
-        self.coef = (A, B, E, Fv, G, J, nx, ny, nz)
+        self.coef = np.ascontiguousarray(np.stack([A, B, E, Fv, G, J, nx, ny, nz], axis=1))  # (n, 9)
         L = atlas.levels
         self.L = L
-        self.tex_off = atlas.offsets[sid].reshape(-1)  # (n*L,) flat by hid*L + level
-        self.tex_w = atlas.widths[sid].reshape(-1).astype(np.int32)
-        self.tex_h = atlas.heights[sid].reshape(-1).astype(np.int32)
+        # (n * L, 3) intp rows by hid * L + level: atlas offset, width, height
+        self.tex = np.ascontiguousarray(np.stack(
+            [atlas.offsets[sid].reshape(-1), atlas.widths[sid].reshape(-1), atlas.heights[sid].reshape(-1)], axis=1
+        ).astype(np.intp))
         self.level_scale = (atlas.rho / 2.0 ** np.arange(L)).astype(f32)
+        # (F + 1, 8) float32 face rows (sentinel last): ax, dc, co (per frame), e0, e1, z0, z1, has_tb
+        fp = np.zeros((F + 1, 8), f32)
+        fp[:, 0] = self.axf
+        fp[F, 1] = 1.0
+        fp[:, 3], fp[:, 4], fp[:, 5], fp[:, 6] = self.e0, self.e1, self.z0, self.z1
+        fp[:, 7] = self.has_tb
+        self.face_params = fp
         self._ray_cache: dict = {}
 
     # ------------------------------------------------------------------ camera rays
@@ -139,7 +149,19 @@ class Renderer:
         f = 0.5 * (camera.fx + camera.fy)
         nb = int(math.ceil(4 * math.pi * f / 256.0)) * 256
         th = (np.arange(nb) + 0.5) * (2 * math.pi / nb) - math.pi
-        out = (xn.astype(np.float32), yn.astype(np.float32), dn.astype(np.float32), nb, np.cos(th), np.sin(th), f)
+        W, Hh = camera.width, camera.height
+        rr, cc = np.mgrid[0:Hh, 0:W]
+        edge = (rr == 0) | (rr == Hh - 1) | (cc == 0) | (cc == W - 1)
+        # border pixels in order around the image (for the azimuth range)
+        top = np.arange(W)
+        right = (np.arange(1, Hh) * W) + W - 1
+        bottom = (Hh - 1) * W + np.arange(W - 2, -1, -1)
+        left = np.arange(Hh - 2, 0, -1) * W
+        border = np.concatenate([top, right, bottom, left])
+        assert edge.sum() == len(border)
+        bbox = (xn.min(), xn.max(), yn.min(), yn.max())
+        out = (xn.astype(np.float32), yn.astype(np.float32), dn.astype(np.float32), nb, np.cos(th), np.sin(th), f,
+               border, bbox)
         self._ray_cache[key] = out
         return out
 
@@ -203,117 +225,153 @@ class Renderer:
 
     # ------------------------------------------------------------------ rendering
 
+    def _used_bins(self, R, xn, yn, border, bbox, nb) -> np.ndarray:
+        """Azimuth bins the image can look through: the (unwrapped) azimuth range of the
+        image border, or all bins when the image contains the zenith or the nadir."""
+        used = np.zeros(nb, bool)
+        for sgn in (-1.0, 1.0):  # nadir / zenith in camera coordinates
+            d = R.T.astype(np.float64) @ np.array([0.0, 0.0, sgn])
+            if d[2] > 1e-9:
+                x, y = d[0] / d[2], d[1] / d[2]
+                if bbox[0] - 0.05 <= x <= bbox[1] + 0.05 and bbox[2] - 0.05 <= y <= bbox[3] + 0.05:
+                    used[:] = True
+                    return used
+        bx = R[0, 0] * xn[border] + R[0, 1] * yn[border] + R[0, 2]
+        by = R[1, 0] * xn[border] + R[1, 1] * yn[border] + R[1, 2]
+        phi = np.unwrap(np.arctan2(by.astype(np.float64), bx.astype(np.float64)))
+        scale = nb / (2 * math.pi)
+        lo = int(np.floor((phi.min() + math.pi) * scale)) - 2
+        hi = int(np.floor((phi.max() + math.pi) * scale)) + 2
+        if hi - lo + 1 >= nb:
+            used[:] = True
+        else:
+            used[np.arange(lo, hi + 1) % nb] = True
+        return used
+
     def render(self, position, quaternion, camera: PinholeCamera, return_hits: bool = False):
         """``(H, W, 3)`` uint8 RGB image seen from the camera-to-world pose
         ``(position (m), quaternion (w, x, y, z))``; with ``return_hits`` also a dict with the
         per-pixel hit points ``xyz`` ``(H, W, 3)`` (map frame, m) and hit ids ``hid``."""
-        xn, yn, dn, nb, cth, sth, f = self._rays(camera)
+        xn, yn, dn, nb, cth, sth, f, border, bbox = self._rays(camera)
         C = np.asarray(position, np.float64).reshape(3)
+        if not np.all(np.isfinite(C)):
+            raise ValueError(f"camera position is not finite: {C}")
         R = quat_to_matrix(np.asarray(quaternion, np.float64).reshape(4)).astype(np.float32)
+        used = self._used_bins(R, xn, yn, border, bbox, nb)
+        table = self._table(C, used, nb, cth, sth)
+        F = self.F
+        ncand = (table != F).sum(axis=1).astype(np.int8)
+        cols = [np.ascontiguousarray(table[:, k]).astype(np.intp) for k in range(_K)]
+        # per-face parameters for this camera: ax, c - C_axis, C_other, e0, e1, z0, z1, has_tb
+        Ca = np.where(self.axis == 0, C[0], C[1])
+        Co = np.where(self.axis == 0, C[1], C[0])
+        FP = self.face_params.copy()
+        FP[:F, 1] = self.faces.c - Ca
+        FP[:F, 2] = Co
+        N = xn.size
+        out = np.empty(N, np.uint32)
+        xyz = np.empty((N, 3), np.float32) if return_hits else None
+        hid_all = np.empty(N, np.int32) if return_hits else None
+        frame = _Frame(R, C, nb, f, FP, cols, ncand)
+        for s0 in range(0, N, _CHUNK):
+            sl = slice(s0, min(N, s0 + _CHUNK))
+            self._shade(frame, xn[sl], yn[sl], dn[sl], out[sl], None if xyz is None else xyz[sl],
+                        None if hid_all is None else hid_all[sl])
+        img = cv2.cvtColor(out.view(np.uint8).reshape(camera.height, camera.width, 4), cv2.COLOR_RGBA2RGB)
+        if return_hits:
+            return img, {"xyz": xyz.reshape(camera.height, camera.width, 3),
+                         "hid": hid_all.reshape(camera.height, camera.width), "num_faces": F}
+        return img
+
+    def _shade(self, fr: "_Frame", xn, yn, dn, out, xyz_out, hid_out) -> None:
+        """Intersect and texture one chunk of pixels (writes ``out`` in place)."""
+        R = fr.R
         Dx = R[0, 0] * xn + R[0, 1] * yn + R[0, 2]
         Dy = R[1, 0] * xn + R[1, 1] * yn + R[1, 2]
         Dz = R[2, 0] * xn + R[2, 1] * yn + R[2, 2]
-        phi = np.arctan2(Dy, Dx)
-        b = ((phi + np.float32(math.pi)) * np.float32(nb / (2 * math.pi))).astype(np.int32)
-        np.clip(b, 0, nb - 1, out=b)
-        used = np.zeros(nb, bool)
-        used[b] = True
-        table = self._table(C, used, nb, cth, sth)
-
-        F = self.F
-        Cx, Cy, Cz = (np.float32(v) for v in C)
-        Ca = np.where(self.axis == 0, C[0], C[1])
-        dcf = np.concatenate([self.faces.c - Ca, [1.0]]).astype(np.float32)
-        cof = np.concatenate([np.where(self.axis == 0, C[1], C[0]), [0.0]]).astype(np.float32)
+        b = ((np.arctan2(Dy, Dx) + np.float32(math.pi)) * np.float32(fr.nb / (2 * math.pi))).astype(np.intp)
+        np.minimum(b, fr.nb - 1, out=b)
+        Cx, Cy, Cz = fr.Cf
         Dyx = Dy - Dx
-        N = Dx.size
-        best_lam = np.full(N, np.inf, np.float32)
-        best_hid = np.full(N, 3 * F, np.int32)  # floor by default (fixed below)
-
-        ncand = (table != F).sum(axis=1)
-        for k in range(_K):
-            if k == 0:
-                sel = None
-                fk = table[b, 0]
-            else:
-                sel = np.flatnonzero(ncand[b] > k) if k == 1 else sel[ncand[b[sel]] > k]
-                if sel.size == 0:
-                    break
-                fk = table[b[sel], k]
-            self._intersect(fk, sel, Dx, Dy, Dz, Dyx, dcf, cof, Cx, Cy, Cz, best_lam, best_hid)
-
+        n = Dx.size
+        best_lam = np.full(n, np.inf, np.float32)
+        best_hid = np.empty(n, np.intp)
+        # slot 0 for every pixel, further slots only where the bin has more candidates
+        self._intersect(fr, np.take(fr.cols[0], b), None, Dx, Dy, Dz, Dyx, best_lam, best_hid)
+        sel = np.flatnonzero(np.take(fr.ncand, b) > 1)
+        for k in range(1, _K):
+            if sel.size == 0:
+                break
+            bs = b[sel]
+            self._intersect(fr, np.take(fr.cols[k], bs), sel, Dx, Dy, Dz, Dyx, best_lam, best_hid)
+            sel = sel[np.take(fr.ncand, bs) > k + 1]
         # floor / ceiling where nothing was hit
-        none = np.isinf(best_lam)
-        if none.any():
-            idx = np.flatnonzero(none)
-            dz = Dz[idx]
+        none = np.flatnonzero(np.isinf(best_lam))
+        if none.size:
+            dz = Dz[none]
             up = dz > 0
             with np.errstate(divide="ignore"):
-                lam = np.where(up, np.float32(self.H) - Cz, -Cz) / dz
-            best_lam[idx] = lam
-            best_hid[idx] = np.where(up, 3 * F + 1, 3 * F)
-
-        lam = best_lam
+                best_lam[none] = np.where(up, np.float32(self.H) - Cz, -Cz) / dz
+            best_hid[none] = np.where(up, 3 * self.F + 1, 3 * self.F)
+        lam, h = best_lam, best_hid
         x = Cx + lam * Dx
         y = Cy + lam * Dy
         z = Cz + lam * Dz
-        A, B, E, Fv, G, J, nx, ny, nz = self.coef
-        h = best_hid
-        u = A[h] * x + B[h] * y + E[h]
-        v = Fv[h] * y + G[h] * z + J[h]
-        dnorm = np.abs(nx[h] * Dx + ny[h] * Dy + nz[h] * Dz)
+        cf = np.take(self.coef, h, axis=0)  # A B E Fv G J nx ny nz
+        u = cf[:, 0] * x + cf[:, 1] * y + cf[:, 2]
+        v = cf[:, 3] * y + cf[:, 4] * z + cf[:, 5]
+        dnorm = np.abs(cf[:, 6] * Dx + cf[:, 7] * Dy + cf[:, 8] * Dz)
         # mip level: texel size >= footprint, footprint ~ lam / f / sqrt(cos(incidence))
         g = (lam * lam) * dn / np.maximum(dnorm, np.float32(1e-6))
-        g *= np.float32((self.atlas.rho * self.lod_bias / f) ** 2)
-        with np.errstate(divide="ignore"):
-            lev = np.ceil(np.float32(0.5) * np.log2(np.maximum(g, np.float32(1e-12))))
+        g *= np.float32((self.atlas.rho * self.lod_bias / fr.f) ** 2)
+        lev = np.ceil(np.float32(0.5) * np.log2(np.maximum(g, np.float32(1e-12)))).astype(np.intp)
         np.clip(lev, 0, self.L - 1, out=lev)
-        lev = lev.astype(np.int32)
-        ti = h.astype(np.int64) * self.L + lev
-        sc = self.level_scale[lev]
-        w = self.tex_w[ti]
-        col = (u * sc).astype(np.int32)
-        np.clip(col, 0, w - 1, out=col)
-        row = (v * sc).astype(np.int32)
-        np.clip(row, 0, self.tex_h[ti] - 1, out=row)
-        idx = self.tex_off[ti] + row.astype(np.int64) * w + col
-        rgb = self.atlas.data[idx].view(np.uint8).reshape(camera.height, camera.width, 4)[..., :3]
-        img = np.ascontiguousarray(rgb)
-        if return_hits:
-            xyz = np.stack([x, y, z], axis=-1).reshape(camera.height, camera.width, 3)
-            return img, {"xyz": xyz, "hid": h.reshape(camera.height, camera.width), "num_faces": F}
-        return img
+        tex = np.take(self.tex, h * self.L + lev, axis=0)  # offset, width, height
+        sc = np.take(self.level_scale, lev)
+        col = (u * sc).astype(np.intp)
+        np.clip(col, 0, tex[:, 1] - 1, out=col)
+        row = (v * sc).astype(np.intp)
+        np.clip(row, 0, tex[:, 2] - 1, out=row)
+        row *= tex[:, 1]
+        row += col
+        row += tex[:, 0]
+        np.take(self.atlas.data, row, out=out)
+        if xyz_out is not None:
+            xyz_out[:, 0], xyz_out[:, 1], xyz_out[:, 2] = x, y, z
+            hid_out[:] = h
 
-    def _intersect(self, f, sel, Dx, Dy, Dz, Dyx, dcf, cof, Cx, Cy, Cz, best_lam, best_hid) -> None:
+    def _intersect(self, fr: "_Frame", f, sel, Dx, Dy, Dz, Dyx, best_lam, best_hid) -> None:
         """Intersect the rays ``sel`` (None = all) with faces ``f``; update the best hits."""
         if sel is not None:
             Dx, Dy, Dz, Dyx = Dx[sel], Dy[sel], Dz[sel], Dyx[sel]
-        ax = self.axf[f]
+        Cx, Cy, Cz = fr.Cf
+        p = np.take(fr.FP, f, axis=0)  # ax, dc, co, e0, e1, z0, z1, has_tb
+        ax = p[:, 0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            lam = dcf[f] / (Dx + ax * Dyx)
-            o = cof[f] + lam * (Dy - ax * Dyx)
+            lam = p[:, 1] / (Dx + ax * Dyx)
+            o = p[:, 2] + lam * (Dy - ax * Dyx)
         z = Cz + lam * Dz
-        ok = (lam > 0) & (o >= self.e0[f]) & (o <= self.e1[f])
-        side = ok & (z >= self.z0[f]) & (z <= self.z1[f])
-        cur = best_lam if sel is None else best_lam[sel]
-        upd = side & (lam < cur)
+        ok = (lam > 0) & (o >= p[:, 3]) & (o <= p[:, 4])
+        side = ok & (z >= p[:, 5]) & (z <= p[:, 6])
         F = self.F
         if sel is None:
-            np.copyto(best_lam, lam, where=upd)
-            np.copyto(best_hid, f, where=upd)
+            np.copyto(best_lam, lam, where=side)
+            np.copyto(best_hid, f, where=side)
         else:
+            upd = side & (lam < best_lam[sel])
             ii = sel[upd]
             best_lam[ii] = lam[upd]
             best_hid[ii] = f[upd]
         # rays entering a low box above its top (or a lintel below its underside)
-        tb = np.flatnonzero(ok & ~side & self.has_tb[f])
+        tb = np.flatnonzero(ok & ~side & (p[:, 7] > 0))
         if tb.size == 0:
             return
         fb = f[tb]
         zb, dz = z[tb], Dz[tb]
+        z0b, z1b = p[tb, 5], p[tb, 6]
         for which, sid_arr, zlim, cond in (
-            (1, self.top, self.z1[fb], (zb > self.z1[fb]) & (dz < 0)),
-            (2, self.bottom, self.z0[fb], (zb < self.z0[fb]) & (dz > 0)),
+            (1, self.top, z1b, (zb > z1b) & (dz < 0)),
+            (2, self.bottom, z0b, (zb < z0b) & (dz > 0)),
         ):
             m = cond & (sid_arr[fb] >= 0)
             if not m.any():
@@ -330,3 +388,13 @@ class Renderer:
             better = lti < best_lam[pix]
             best_lam[pix[better]] = lti[better]
             best_hid[pix[better]] = (which * F + fj[inside])[better]
+
+
+class _Frame:
+    """Per-frame constants shared by the chunks of one render."""
+
+    __slots__ = ("R", "Cf", "nb", "f", "FP", "cols", "ncand")
+
+    def __init__(self, R, C, nb, f, FP, cols, ncand):
+        self.R, self.nb, self.f, self.FP, self.cols, self.ncand = R, nb, f, FP, cols, ncand
+        self.Cf = tuple(np.float32(v) for v in C)
