@@ -69,6 +69,7 @@ class LocalizerNodeConfig:
 
     model_path: str = ""
     device: str = "cpu"
+    torch_threads: int = 1  # CPU threads for inference; 0 = PyTorch's default (all cores)
     image_topic: str = BagTopics().image
     image_transport: str = "raw"  # raw | compressed
     image_qos: str = "sensor_data"  # sensor_data | reliable
@@ -415,6 +416,12 @@ def load_localizer(cfg: LocalizerNodeConfig):
         walkable = Path(cfg.walkable_map).expanduser()
         if not walkable.is_file():
             raise FileNotFoundError(f"walkable_map '{walkable}' does not exist (parameter 'walkable_map')")
+    if cfg.torch_threads < 0:
+        raise ValueError(f"torch_threads must be >= 0, got {cfg.torch_threads}")
+    if cfg.torch_threads > 0:
+        import torch
+
+        torch.set_num_threads(cfg.torch_threads)
     from camposer_core.localizer import Localizer
 
     return Localizer.from_checkpoint(model, device=cfg.device, walkable_map=walkable,

@@ -189,3 +189,34 @@ def test_missing_model_refuses_to_start(ros_env, tmp_path):
         proc.stop()
     assert code == 1 and time.monotonic() - t0 < 60
     assert f"model_path '{missing}' does not exist" in proc.log()
+
+
+def test_slow_inference_drops_old_frames_instead_of_queueing(tiny_checkpoint, test_images, ros_env, tmp_path):
+    """max_rate_hz = 2 makes inference (much) slower than the 25 Hz input: the node must answer
+    the newest frame, count the rest as dropped, and never work through a backlog."""
+    params = {"model_path": str(tiny_checkpoint), "max_rate_hz": 2.0, "image_qos": "reliable",
+              "diagnostics_period_s": 0.25}
+    with NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc, \
+            RosSession("test_client") as ros:
+        col = Collector(ros)
+        pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
+        _wait_ready(ros, pub, proc)
+        stamps = [10_000_000_000 + i * 40_000_000 for i in range(25)]  # 1 s of 25 Hz
+        for ns in stamps:
+            pub.publish(conv.numpy_to_image(test_images[0], "rgb8", conv.ns_to_stamp(ns), "cam"))
+            ros.spin_for(0.04)
+        ros.spin_until(lambda: stamps[-1] in col.by_stamp("/camposer/pose"), 10, "the newest frame's pose", watch=proc)
+        ros.spin_for(1.0)  # a queueing node would keep publishing older frames now
+        ros.spin_until(lambda: col.msgs["/diagnostics"] and
+                       {kv.key: kv.value for kv in col.msgs["/diagnostics"][-1].status[0].values}["frames_received"]
+                       == "25", 10, "diagnostics", watch=proc)
+    answered = [conv.stamp_to_ns(m.header.stamp) for m in col.msgs["/camposer/pose"]]
+    assert answered[-1] == stamps[-1]  # the newest frame is the last one answered
+    assert answered == sorted(answered)  # never an older frame after a newer one
+    assert 2 <= len(answered) <= 6  # about 2 Hz for ~1.5 s, not 25 frames
+    values = {kv.key: kv.value for kv in col.msgs["/diagnostics"][-1].status[0].values}
+    assert int(values["frames_dropped"]) == 25 - len(answered)
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    warned = [d.status[0] for d in col.msgs["/diagnostics"] if d.status[0].level == DiagnosticStatus.WARN]
+    assert warned and "dropped" in warned[0].message
