@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fps", type=float, default=5.0)
     ap.add_argument("--laps", type=int, default=None, help="override the preset's number of laps")
     ap.add_argument("--work", type=Path, default=Path("bench_output/dataset"))
+    ap.add_argument("--known-camera", action="store_true", help="give SfM the synthetic camera.yaml (fixed intrinsics)")
     args = ap.parse_args(argv)
 
     from camposer_core.synthetic import SynthConfig, SynthOutput, synthesize
@@ -58,8 +59,9 @@ def main(argv=None) -> int:
         (synth_dir / ".complete").write_text("ok\n")
     print(f"synthetic building ({args.preset}, {cfg.laps} laps): {time.perf_counter() - t0:.1f} s")
 
-    out = args.work / f"ds_{args.preset}_{cfg.laps}laps_{args.fps:g}fps"
+    out = args.work / f"ds_{args.preset}_{cfg.laps}laps_{args.fps:g}fps{'_cam' if args.known_camera else ''}"
     build = BuildConfig(source=synth.video, out=out, frames=FrameOptions(fps=args.fps),
+                        camera_yaml=synth.camera_yaml if args.known_camera else None,
                         groundtruth=synth.groundtruth, align="groundtruth", force=True)  # fmt: skip
     res = build_dataset(build)
     print(res.summary())
