@@ -46,7 +46,7 @@ from .localizer_node import LocalizerNodeConfig
 from .process import NodeProcess, RosSession
 from .qos import RELIABLE
 
-__all__ = ["BagEvalConfig", "BagEvalResult", "LatencySummary", "run_bag_eval", "cdr_header_stamp_ns"]
+__all__ = ["BagEvalConfig", "BagEvalResult", "LatencySummary", "run_bag_eval", "play_bag", "cdr_header_stamp_ns"]
 
 _NODE = LocalizerNodeConfig()
 
@@ -207,19 +207,24 @@ def _node_params(cfg: BagEvalConfig, image_topic: str) -> dict:
     }
 
 
-def _play(ros: RosSession, pub, cfg: BagEvalConfig, topic: str, sent: dict[int, float]) -> None:
-    """Publish the bag's images (serialized, unchanged) at the bag's timing / rate."""
+def play_bag(ros: RosSession, pub, bag, topic: str, rate: float = 1.0, sent: dict[int, float] | None = None
+             ) -> dict[int, float]:
+    """Publish the messages of ``topic`` in ``bag`` (serialized, unchanged) on ``pub`` at the
+    bag's timing divided by ``rate``, spinning ``ros`` meanwhile. Returns (and fills ``sent``)
+    header stamp (ns) → monotonic publish time (s)."""
+    sent = {} if sent is None else sent
     t0 = first = None
-    for m in iter_messages(cfg.bag, [topic]):
+    for m in iter_messages(bag, [topic]):
         if t0 is None:
             t0, first = time.monotonic(), m.log_time_ns
-        due = t0 + (m.log_time_ns - first) / 1e9 / cfg.rate
+        due = t0 + (m.log_time_ns - first) / 1e9 / rate
         while (wait := due - time.monotonic()) > 0:
             ros.executor.spin_once(timeout_sec=min(wait, 0.01))
         stamp = cdr_header_stamp_ns(m.data)
         pub.publish(m.data)
         sent[stamp] = time.monotonic()
         ros.executor.spin_once(timeout_sec=0)
+    return sent
 
 
 def _wait_ready(ros: RosSession, pub, node_proc: NodeProcess | None, timeout: float) -> None:
@@ -279,7 +284,7 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
             if cfg.play:
                 pub = ros.node.create_publisher(image_type, image_topic, RELIABLE)
                 _wait_ready(ros, pub, node_proc, cfg.timeout_s)
-                _play(ros, pub, cfg, image_topic, sent)
+                play_bag(ros, pub, cfg.bag, image_topic, cfg.rate, sent)
                 ros.spin_until(lambda: len(rec.raw) >= len(sent) or
                                time.monotonic() - max(rec.last_activity, max(sent.values())) > cfg.drain_s,
                                cfg.timeout_s, "the last poses")

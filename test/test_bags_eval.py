@@ -80,3 +80,46 @@ def test_bag_eval_refuses_missing_inputs_and_existing_reports(tiny_pose_dataset,
                      str(tmp_path / "busy")]) == 1
     assert "--force" in capsys.readouterr().err
     assert (tmp_path / "busy" / "keep.txt").read_text() == "x"
+
+
+def test_external_player_mode(tiny_pose_dataset, tiny_checkpoint, ros_env, tmp_path):
+    """`--external-player`: the evaluator (a subprocess, starting its node) only listens while
+    another process plays the bag — here a stand-in for `ros2 bag play` (not installable here)
+    that publishes the bag's serialized images at their recorded timing."""
+    import subprocess
+    import sys
+    import time
+
+    from sensor_msgs.msg import Image
+
+    from camposer_ros.bag_eval import play_bag
+    from camposer_ros.process import RosSession
+    from camposer_ros.qos import RELIABLE
+
+    bag = tmp_path / "bag"
+    write_dataset_bag(tiny_pose_dataset, bag, max_frames=12)
+    out = tmp_path / "report"
+    log = (tmp_path / "recorder.log").open("wb")
+    rec = subprocess.Popen([sys.executable, "-m", "camposer_core.cli", "bag", "eval", str(bag), "--model",
+                            str(tiny_checkpoint), "--external-player", "--out", str(out)],
+                           env={**ros_env, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while b"waiting for images" not in (tmp_path / "recorder.log").read_bytes():
+            assert rec.poll() is None, (tmp_path / "recorder.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "recorder.log").read_text()
+            time.sleep(0.2)
+        with RosSession("player") as ros:
+            pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
+            ros.spin_until(lambda: pub.get_subscription_count() >= 2, 30, "node and recorder subscriptions")
+            sent = play_bag(ros, pub, bag, "/camera/image_raw", rate=4.0)
+        assert rec.wait(timeout=60) == 0, (tmp_path / "recorder.log").read_text()
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+        log.close()
+    metrics = json.loads((out / "bag_eval.json").read_text())
+    assert len(sent) == 12
+    assert metrics["frames_sent"] >= 11  # images the recorder saw (best effort)
+    assert metrics["poses_received"] >= 11
+    assert metrics["latency"]["p50_ms"] > 0
