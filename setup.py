@@ -68,6 +68,7 @@ setup(
             "pytest-timeout>=2.3",
             "pytest-xdist>=3.5",
             "hypothesis>=6.100",
+            "filelock>=3.12",  # test fixtures built once per session across xdist workers
             "evo==1.38.1",
         ],
     },
