@@ -46,25 +46,32 @@ def _panel(ax, report, positions, errors, title):
     m = report.walkable_map
     if m is not None:
         draw_walkable(ax, m)
-    segs = np.stack([gt[:, :2], positions[:, :2]], axis=1)
     from matplotlib.collections import LineCollection
 
-    ax.add_collection(LineCollection(segs, colors="0.55", linewidths=0.6, zorder=2))
-    ax.plot(gt[:, 0], gt[:, 1], ".-", color="tab:green", ms=3, lw=1.0, label="ground truth", zorder=3)
-    ax.scatter(positions[:, 0], positions[:, 1], s=8, color="tab:red", label="prediction", zorder=4)
-    pts = np.vstack([gt[:, :2], positions[:, :2]])
-    lo, hi = pts.min(0), pts.max(0)
+    # View: the map (or the ground truth) plus a margin; farther predictions are drawn clipped
+    # to the view's border (as 'x') so a few wild outliers do not shrink the building to a dot.
+    lo, hi = gt[:, :2].min(0), gt[:, :2].max(0)
     if m is not None:
         x0, x1, y0, y1 = m.extent
         lo, hi = np.minimum(lo, [x0, y0]), np.maximum(hi, [x1, y1])
-    pad = 0.03 * max(float(np.max(hi - lo)), 1.0)
-    ax.set_xlim(lo[0] - pad, hi[0] + pad)
-    ax.set_ylim(lo[1] - pad, hi[1] + pad)
+    pad = max(2.0, 0.15 * float(np.max(hi - lo)))
+    lo, hi = lo - pad, hi + pad
+    shown = np.clip(positions[:, :2], lo, hi)
+    clipped = np.any(shown != positions[:, :2], axis=1)
+    segs = np.stack([gt[:, :2], shown], axis=1)
+    ax.add_collection(LineCollection(segs, colors="0.55", linewidths=0.6, zorder=2))
+    ax.plot(gt[:, 0], gt[:, 1], ".-", color="tab:green", ms=3, lw=1.0, label="ground truth", zorder=3)
+    ax.scatter(shown[~clipped, 0], shown[~clipped, 1], s=8, color="tab:red", label="prediction", zorder=4)
+    if clipped.any():
+        ax.scatter(shown[clipped, 0], shown[clipped, 1], s=25, marker="x", color="tab:red", zorder=4,
+                   label=f"{int(clipped.sum())} beyond the view (clipped)")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
     ax.set_xlabel("x [m]")
     ax.set_ylabel("y [m]")
     ax.set_title(f"{title}: median {np.median(errors):.2f} m, mean {np.mean(errors):.2f} m", fontsize=10)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
 
 
 def plot_topdown(report, path) -> Path:
@@ -73,7 +80,7 @@ def plot_topdown(report, path) -> Path:
     panels = [(report.predictions.positions, report.position_error_m, "raw")]
     if report.snapped_positions is not None:
         panels.append((report.snapped_positions, report.snapped_position_error_m, "snapped"))
-    pts = np.vstack([report.ground_truth.positions[:, :2]] + [p[:, :2] for p, _, _ in panels])
+    pts = report.ground_truth.positions[:, :2]
     lo, hi = pts.min(0), pts.max(0)
     if report.walkable_map is not None:
         x0, x1, y0, y1 = report.walkable_map.extent
