@@ -171,3 +171,37 @@ def test_train_and_export_commands(tmp_path, tiny_pose_dataset, capsys):
     assert cli_main(["export", str(out / "best.pt"), "--out", str(tmp_path / "deploy" / "model")]) == 1
     assert cli_main(["export", str(tmp_path / "none.pt"), "--out", str(tmp_path / "d2")]) == 1
     assert "none.pt" in capsys.readouterr().err
+
+
+def test_walkable_penalty_term(tmp_path, tiny_pose_dataset):
+    import shutil
+
+    from camposer_core.walkable import WalkableMap
+
+    ds = tmp_path / "ds"
+    shutil.copytree(tiny_pose_dataset, ds)
+    cfg = tiny_config(ds, mode="frozen", epochs=2)
+    cfg.penalty.weight = 1.0
+    with pytest.raises(ValueError, match="no walkable.yaml"):
+        train(cfg, tmp_path / "nomap")
+    walk = np.ones((40, 50), bool)
+    walk[8:32, 8:42] = False  # an occupied core: the ring around the tiny dataset's path is walkable
+    WalkableMap.from_walkable(walk, 0.1, (-0.5, -0.5)).save(ds / "walkable.yaml")
+    r = train(cfg, tmp_path / "withmap")
+    assert Checkpoint.load(r.best_checkpoint).training["config"]["penalty"]["weight"] == 1.0
+    # the term really enters the loss: a prediction in the occupied core costs ~its distance
+    # (1.2 m) to the walkable ring, one on the ring costs nothing extra
+    from camposer_core.training.loop import _Trainer
+
+    cfg.epochs = 1
+    t = _Trainer(cfg, tmp_path / "probe", None, resume=False, force=False)
+    norm = t.norm
+
+    def pose(xy):
+        p = norm.apply(np.array([[xy[0], xy[1], 1.5]]))
+        return torch.tensor(np.c_[p, [[1.0, 0, 0, 0]]], dtype=torch.float32)[:, None, :]
+
+    inside, on_path = pose((2.0, 1.5)), pose((0.0, 0.0))
+    with torch.no_grad():
+        extra = float(t._loss(inside, inside)) - float(t._loss(on_path, on_path))
+    assert extra == pytest.approx(1.2, abs=0.1)
