@@ -96,3 +96,34 @@ def test_missing_dataset_refuses_to_start(ros_env, tmp_path):
     assert code == 1
     log = proc.log()
     assert "dataset folder not found" in log and str(tmp_path / "nope") in log
+
+
+def test_lifecycle_managed_start(map_dataset, ros_env, tmp_path):
+    """With autostart:=false nothing is published until a manager (here: this test, through the
+    standard lifecycle services, as nav2's lifecycle_manager does) configures and activates."""
+    from lifecycle_msgs.msg import State, Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    root = map_dataset[0]
+    got = []
+    with NodeProcess("map_node", {"dataset": str(root), "autostart": False}, env=ros_env,
+                     log_path=tmp_path / "map.log") as proc, RosSession("manager") as ros:
+        ros.node.create_subscription(PathMsg, "/camposer/mapping_path", got.append, LATCHED)
+        get_state = ros.node.create_client(GetState, "/camposer_map/get_state")
+        change = ros.node.create_client(ChangeState, "/camposer_map/change_state")
+        ros.spin_until(lambda: get_state.service_is_ready() and change.service_is_ready(), 30,
+                       "the lifecycle services", watch=proc)
+
+        def call(client, request):
+            future = client.call_async(request)
+            ros.spin_until(future.done, 30, f"{client.srv_name}", watch=proc)
+            return future.result()
+
+        assert call(get_state, GetState.Request()).current_state.id == State.PRIMARY_STATE_UNCONFIGURED
+        ros.spin_for(0.5)
+        assert not got
+        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            assert call(change, ChangeState.Request(transition=Transition(id=transition))).success
+        ros.spin_until(lambda: got, 30, "the mapping path after activation", watch=proc)
+        assert call(get_state, GetState.Request()).current_state.id == State.PRIMARY_STATE_ACTIVE
+    assert len(got[0].poses) > 0
