@@ -179,6 +179,8 @@ def test_same_seed_same_building_and_frames():
     fb = b.render_batch(tb.positions[idx], tb.quaternions[idx])
     assert fa.shape == (3, 48, 64, 3)
     np.testing.assert_array_equal(fa, fb)
+    threaded = list(b.iter_frames(tb.subset(idx), workers=2))
+    np.testing.assert_array_equal(np.stack(threaded), fa)
     assert fa.std() > 10  # not a blank image
     c = generate_scene(cfg.with_(seed=12))
     assert not np.array_equal(c.walkthrough().positions[: len(ta)][:5], ta.positions[:5]) or not np.array_equal(

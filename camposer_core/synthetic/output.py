@@ -16,6 +16,7 @@ Folder contents (all in the map frame, metres):
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,10 +95,11 @@ def check_out_dir(out_dir, force: bool) -> Path:
 
 
 def synthesize(config: SynthConfig | None, out_dir, progress: bool = True, force: bool = False,
-               video: bool = True, scene: Scene | None = None) -> SynthOutput:
+               video: bool = True, scene: Scene | None = None, workers: int | None = None) -> SynthOutput:
     """Generate the building of ``config`` and write the folder described in the module
     docstring. Refuses a non-empty ``out_dir`` unless ``force`` (files of the same names are
-    then replaced; nothing else is touched). ``video=False`` skips rendering (no mp4)."""
+    then replaced; nothing else is touched). ``video=False`` skips rendering (no mp4).
+    ``workers``: render threads (default: 2 if the machine has 2+ cores)."""
     config = config or SynthConfig()
     out = check_out_dir(out_dir, force)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +125,9 @@ def synthesize(config: SynthConfig | None, out_dir, progress: bool = True, force
 
         with VideoWriter(paths["video"], fps=config.fps, width=cam.width, height=cam.height, crf=config.video_crf,
                          overwrite=True) as writer:
-            frames = scene.iter_frames(traj, cam)
+            if workers is None:
+                workers = min(2, os.cpu_count() or 1)
+            frames = scene.iter_frames(traj, cam, workers=workers)
             for rgb in tqdm(frames, total=len(traj), desc="rendering", unit="frame", disable=not progress):
                 writer.write(rgb)
     render_s = time.perf_counter() - t1

@@ -86,12 +86,29 @@ class Scene:
             out[i] = self.renderer.render(P[i], Q[i], cam)
         return out
 
-    def iter_frames(self, trajectory: Trajectory | None = None, camera: PinholeCamera | None = None) -> Iterator[np.ndarray]:
-        """Render the frames of ``trajectory`` (default: the walkthrough) one by one."""
+    def iter_frames(self, trajectory: Trajectory | None = None, camera: PinholeCamera | None = None,
+                    workers: int = 1) -> Iterator[np.ndarray]:
+        """Render the frames of ``trajectory`` (default: the walkthrough) in order.
+        ``workers > 1`` renders ahead in that many threads (numpy releases the GIL); the frames
+        are identical either way."""
         traj = trajectory if trajectory is not None else self.walkthrough()
         cam = camera or self.camera
-        for p, q in zip(traj.positions, traj.quaternions):
-            yield self.renderer.render(p, q, cam)
+        poses = list(zip(traj.positions, traj.quaternions))
+        if workers <= 1:
+            for p, q in poses:
+                yield self.renderer.render(p, q, cam)
+            return
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synth-render") as pool:
+            pending: deque = deque()
+            for p, q in poses:
+                pending.append(pool.submit(self.renderer.render, p, q, cam))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
     def walkthrough(self) -> Trajectory:
         """The ground-truth walkthrough (a copy; frames ``000000...``, timestamps ``i / fps``,
