@@ -46,7 +46,8 @@ from .localizer_node import LocalizerNodeConfig
 from .process import NodeProcess, RosSession
 from .qos import RELIABLE
 
-__all__ = ["BagEvalConfig", "BagEvalResult", "LatencySummary", "run_bag_eval", "play_bag", "cdr_header_stamp_ns"]
+__all__ = ["BagEvalConfig", "BagEvalResult", "LatencySummary", "run_bag_eval", "play_bag", "cdr_header_stamp_ns",
+           "evaluate_split_through_nodes"]
 
 _NODE = LocalizerNodeConfig()
 
@@ -330,3 +331,23 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
     result.files["bag_eval.txt"] = out / "bag_eval.txt"
     result.files["bag_eval.txt"].write_text(str(result) + "\n")
     return result
+
+
+def evaluate_split_through_nodes(dataset, model, out, split: str = "test", rate: float = 1.0,
+                                 walkable_map=None, max_frames: int | None = None,
+                                 force: bool = False) -> BagEvalResult:
+    """``camposer bag write`` + ``camposer bag eval`` in one call (what ``make demo`` runs): write
+    ``split`` of ``dataset`` as ``OUT/bag`` (mcap, raw images), replay it through the localizer
+    node and write the report into ``OUT/report``. ``walkable_map`` defaults to the dataset's
+    ``walkable.yaml`` when it has one."""
+    from camposer_core.bags import write_dataset_bag
+    from camposer_core.dataset import DatasetFolder
+
+    ds = DatasetFolder.open(dataset)
+    out = Path(out)
+    bag = write_dataset_bag(ds, out / "bag", split=split, max_frames=max_frames, force=force).path
+    if walkable_map is None:
+        walkable_map = ds.walkable_map_path
+    return run_bag_eval(BagEvalConfig(bag=bag, model=Path(model), out=out / "report", rate=rate,
+                                      walkable_map=None if walkable_map is None else Path(walkable_map),
+                                      force=force))

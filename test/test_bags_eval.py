@@ -123,3 +123,24 @@ def test_external_player_mode(tiny_pose_dataset, tiny_checkpoint, ros_env, tmp_p
     assert metrics["frames_sent"] >= 11  # images the recorder saw (best effort)
     assert metrics["poses_received"] >= 11
     assert metrics["latency"]["p50_ms"] > 0
+
+
+def test_evaluate_split_through_nodes_uses_the_datasets_walkable_map(tiny_pose_dataset, tiny_checkpoint,
+                                                                     eval_walkable, ros_env, monkeypatch, tmp_path):
+    import shutil
+
+    from camposer_ros.bag_eval import evaluate_split_through_nodes
+
+    for k, v in ros_env.items():
+        monkeypatch.setenv(k, v)
+    ds = tmp_path / "ds"
+    shutil.copytree(tiny_pose_dataset, ds)
+    shutil.copy(eval_walkable, ds / "walkable.yaml")
+    shutil.copy(eval_walkable.with_suffix(".pgm"), ds / "walkable.pgm")
+    result = evaluate_split_through_nodes(ds, tiny_checkpoint, tmp_path / "out", rate=4.0, max_frames=6)
+    assert result.frames_sent == 6 and result.poses_received >= 5
+    assert result.report.snapped is not None and result.snapped_received == result.poses_received
+    assert (tmp_path / "out" / "bag" / "metadata.yaml").is_file()
+    assert (tmp_path / "out" / "report" / "bag_eval.json").is_file()
+    with pytest.raises(FileExistsError):
+        evaluate_split_through_nodes(ds, tiny_checkpoint, tmp_path / "out", max_frames=6)
