@@ -30,7 +30,7 @@ from typing import Protocol, Sequence
 import numpy as np
 import torch
 
-from .models.transform import InputTransform, images_to_tensor, resize_rgb, to_rgb
+from .models.transform import InputTransform, resize_rgb, to_rgb
 
 __all__ = ["PoseEstimate", "Localizer", "Refiner"]
 
@@ -129,7 +129,8 @@ class Localizer:
         for i, im in enumerate(rgb):
             batch[i] = resize_rgb(im, tr.width, tr.height)
         with torch.inference_mode():
-            x = images_to_tensor(batch, tr, self.device)
+            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            x = (x - self._mean) / self._std
             out = self.model.predict_metric(x).double().cpu().numpy()
         if not np.all(np.isfinite(out)):
             raise RuntimeError(f"{self.source}: the network produced NaN/inf outputs (corrupt weights?)")
