@@ -31,7 +31,7 @@ from .textures import TextureAtlas
 
 __all__ = ["Renderer"]
 
-_K = 6  # candidate faces per azimuth bin
+_K = 8  # candidate faces per azimuth bin
 _CHUNK = 24576  # pixels shaded at a time (working set stays in the L2 cache)
 
 
@@ -148,7 +148,7 @@ class Renderer:
         dn = np.sqrt(xn * xn + yn * yn + 1.0)
         f = 0.5 * (camera.fx + camera.fy)
         nb = int(math.ceil(4 * math.pi * f / 256.0)) * 256
-        th = (np.arange(nb) + 0.5) * (2 * math.pi / nb) - math.pi
+        th = np.arange(nb + 1) * (2 * math.pi / nb) - math.pi  # bin edges
         W, Hh = camera.width, camera.height
         rr, cc = np.mgrid[0:Hh, 0:W]
         edge = (rr == 0) | (rr == Hh - 1) | (cc == 0) | (cc == W - 1)
@@ -193,32 +193,43 @@ class Renderer:
         bins, offs, cnt_r = bins[keep], offs[keep], cnt_r[keep]
         local = np.repeat(np.arange(len(vis)), cnt)[keep]
         inner = (offs > 0) & (offs < cnt_r - 1)
-        # distance to the face along the bin's centre ray (clamped to the face's extent)
+        # Exact distance range of each face inside each bin's wedge, from the two edge rays:
+        # dmin = closest point of the face within the wedge (sort key), dmax = farthest point
+        # of a face that covers the whole wedge. A face is kept unless a floor-to-ceiling face
+        # covering the bin is entirely nearer (dmax_occluder < dmin_face).
         axl = ax[local]
-        da = np.where(axl == 0, cth[bins], sth[bins])
-        do = np.where(axl == 0, sth[bins], cth[bins])
         dc = (c - ca)[local]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = dc / da
-            o = co[local] + t * do
-        o = np.where(t > 0, o, np.where(np.abs(e0 - co) < np.abs(e1 - co), e0, e1)[local])
-        o = np.clip(o, e0[local], e1[local])
-        key = np.hypot(dc, o - co[local])
+        col = co[local]
+        eps = 1e-12
+        o_edge, t_edge = [], []
+        for edge in (bins, bins + 1):
+            da = np.where(axl == 0, cth[edge], sth[edge])
+            do = np.where(axl == 0, sth[edge], cth[edge])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = dc / da
+            hit = np.isfinite(t) & (t > eps)
+            o_edge.append(np.where(hit, col + np.where(hit, t, 0.0) * do, col + np.sign(do) * 1e9))
+            t_edge.append(np.where(hit, t, np.inf))
+        e0l, e1l = e0[local], e1[local]
+        sub_lo = np.clip(np.minimum(o_edge[0], o_edge[1]), e0l, e1l)
+        sub_hi = np.clip(np.maximum(o_edge[0], o_edge[1]), e0l, e1l)
+        dmin = np.hypot(dc, np.clip(col, sub_lo, sub_hi) - col)
         occ = fc.occluder[vis][local] & inner
-        order = np.lexsort((key, bins))
-        bins_s, occ_s = bins[order], occ[order]
+        dmax = np.where(occ, np.maximum(t_edge[0], t_edge[1]), np.inf)
+        thr = np.full(nb, np.inf)
+        np.minimum.at(thr, bins, dmax)
+        keep = dmin <= thr[bins] * (1 + 1e-9) + 1e-9
+        bins, dmin, local = bins[keep], dmin[keep], local[keep]
+        order = np.lexsort((dmin, bins))
+        bins_s = bins[order]
         faces_s = vis[local[order]]
         new = np.empty(len(bins_s), bool)
         if len(new):
             new[0] = True
             new[1:] = bins_s[1:] != bins_s[:-1]
         starts = np.flatnonzero(new)
-        g = np.cumsum(new) - 1
-        st = starts[g]
-        rank = np.arange(len(bins_s)) - st
-        oc = np.cumsum(occ_s)
-        occ_before = (oc - occ_s) - (oc[st] - occ_s[st])
-        ok = (occ_before == 0) & (rank < _K)
+        rank = np.arange(len(bins_s)) - starts[np.cumsum(new) - 1]
+        ok = rank < _K
         table = np.full((nb, _K), F, np.int32)
         table[bins_s[ok], rank[ok]] = faces_s[ok]
         return table
