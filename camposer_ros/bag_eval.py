@@ -7,7 +7,9 @@ What happens (all over real ROS topics, as on a robot):
 2. the bag's images (``/camera/image_raw``, or ``/camera/image_raw/compressed`` with
    ``compressed``) are published unchanged (their serialized bytes) at the bag's own timing
    divided by ``rate`` — or, with ``play=False``, someone else plays the bag (``ros2 bag play``)
-   and this process only listens;
+   and this process only listens. The node started here subscribes with *reliable* QoS (both
+   players publish reliable): on one busy host, Fast DDS loses most large (~1 MB) frames sent best
+   effort, which would measure DDS rather than the node;
 3. every ``/camposer/pose`` and ``/camposer/pose_snapped`` received is matched to the bag's
    ground truth (``/camposer/ground_truth``, read from the bag file) by header stamp;
 4. the report: errors raw and snapped (:func:`camposer_core.evaluation.evaluate_predictions`,
@@ -200,6 +202,7 @@ def _node_params(cfg: BagEvalConfig, image_topic: str) -> dict:
         "device": cfg.device,
         "image_topic": image_topic,
         "image_transport": "compressed" if cfg.compressed else "raw",
+        "image_qos": "reliable",  # players publish reliable; best effort loses large frames on a busy host
         "walkable_map": str(Path(cfg.walkable_map).resolve()) if cfg.walkable_map else "",
         "snap": cfg.walkable_map is not None,
         "snap_margin_m": float(cfg.snap_margin_m),
