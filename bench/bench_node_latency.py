@@ -35,7 +35,7 @@ import numpy as np
 
 os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+os.environ.setdefault("ROS_DOMAIN_ID", str(7 + os.getpid() % 30))  # 7..36: below the test domains, <= 101
 os.environ.setdefault("ROS_LOG_DIR", tempfile.mkdtemp(prefix="camposer-bench-roslog-"))
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
