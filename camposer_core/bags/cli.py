@@ -39,6 +39,9 @@ def register(subparsers) -> None:
         description="Start the localizer node, replay the bag's images over real ROS topics, record "
         "the published poses, match them to the bag's ground truth by stamp and report raw and "
         "snapped errors, latency (image publish -> pose receipt) and dropped frames.",
+        epilog="With a ROS 2 install, the standard player works too: run `camposer bag eval BAG --model CKPT "
+        "--external-player` and, once it says it is waiting, `ros2 bag play BAG --topics /camera/image_raw` "
+        "(or `ros2 launch camposer bag_eval.launch.py bag:=BAG model:=CKPT`).",
     )
     e.add_argument("bag", type=Path, help="bag folder written by `camposer bag write` (or any bag with the same topics)")
     e.add_argument("--model", type=Path, required=True, help="model checkpoint for the localizer node")
