@@ -205,3 +205,27 @@ def test_walkable_penalty_term(tmp_path, tiny_pose_dataset):
     with torch.no_grad():
         extra = float(t._loss(inside, inside)) - float(t._loss(on_path, on_path))
     assert extra == pytest.approx(1.2, abs=0.1)
+
+
+def test_menet_evaluation_relative_errors_and_drift(tmp_path, tiny_pose_dataset):
+    from camposer_core.geometry import relative_pose
+    from camposer_core.training.menet_eval import chain_drift, evaluate_menet
+
+    folder = DatasetFolder.open(tiny_pose_dataset)
+    gt = folder.poses("test")
+    t, q = relative_pose(gt.positions[:-1], gt.quaternions[:-1], gt.positions[1:], gt.quaternions[1:])
+    pe, re = chain_drift(gt.positions, gt.quaternions, t, q)
+    assert pe.max() < 1e-9 and re.max() < 1e-4  # exact relatives: no drift
+    pe, _ = chain_drift(gt.positions, gt.quaternions, t + [0.01, 0, 0], q)
+    assert pe[-1] > pe[1] > 0  # a biased odometry drifts more and more
+
+    r = train(tiny_config(tiny_pose_dataset, kind="menet", epochs=2), tmp_path / "menet")
+    ev = evaluate_menet(r.best_checkpoint, tiny_pose_dataset, "test")
+    assert ev.pairs == len(gt) - 1
+    assert ev.path_length_m == pytest.approx(gt.path_length(), rel=1e-6)
+    assert np.isfinite([ev.rel_translation_median_m, ev.drift_final_m, ev.drift_percent]).all()
+    from camposer_core.training.quick import train_tiny_checkpoint
+
+    posenet = train_tiny_checkpoint(tiny_pose_dataset, tmp_path / "pn" / "model.pt", epochs=1)
+    with pytest.raises(ValueError, match="not a MeNet checkpoint"):
+        evaluate_menet(posenet, tiny_pose_dataset)
