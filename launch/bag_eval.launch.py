@@ -35,11 +35,11 @@ def generate_launch_description():
         name="camposer_localizer",
         output="screen",
         parameters=[params, {"model_path": model, "walkable_map": LaunchConfiguration("walkable_map"),
-                             "image_topic": "/camera/image_raw"}],
+                             "image_topic": "/camera/image_raw", "image_qos": "reliable"}],
     )
     recorder = ExecuteProcess(
         cmd=["camposer", "bag", "eval", bag, "--model", model, "--external-player", "--no-start-node",
-             "--out", LaunchConfiguration("out"), "--force"],
+             "--map", LaunchConfiguration("walkable_map"), "--out", LaunchConfiguration("out"), "--force"],
         output="screen",
     )
     player = TimerAction(  # give the node and the recorder time to discover each other

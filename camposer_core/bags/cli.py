@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     e.add_argument("bag", type=Path, help="bag folder written by `camposer bag write` (or any bag with the same topics)")
     e.add_argument("--model", type=Path, required=True, help="model checkpoint for the localizer node")
     e.add_argument("--rate", type=float, default=1.0, help="replay speed factor (default 1.0 = real time)")
-    e.add_argument("--map", type=Path, default=None, help="walkable map YAML: the node snaps to it and the report shows snapped errors (default: no snapping)")
+    e.add_argument("--map", type=lambda v: Path(v) if v else None, default=None, help="walkable map YAML: the node snaps to it and the report shows snapped errors (default: no snapping)")
     e.add_argument("--out", type=Path, default=None, help="report folder (default: BAG_eval next to the bag)")
     e.add_argument("--compressed", action="store_true", help="replay the CompressedImage topic instead of raw images")
     e.add_argument("--device", default="cpu", help="inference device for the node (default cpu)")
