@@ -20,6 +20,9 @@ Output folder::
                       (val_* are empty on epochs without validation; for MeNet they are the
                       errors of the relative poses between validation pairs.)
 
+MapNet epochs draw ``len(train) // steps`` random tuples, so an epoch costs the same number of
+image forward passes as a PoseNet epoch (equal compute per epoch).
+
 Modes: ``frozen`` caches backbone features once (backbone in eval mode) and trains only the head;
 ``finetune`` trains end to end with augmentation. CUDA + AMP when available, CPU otherwise.
 Multi-GPU via ``torchrun --nproc_per_node N -m camposer_core.cli train ...`` (DDP: each rank
@@ -361,6 +364,9 @@ class _Trainer:
         sampler = None
         if self.world > 1:
             sampler = torch.utils.data.distributed.DistributedSampler(ds, shuffle=True, seed=cfg.seed)
+        elif self.kind == "mapnet":
+            # equal compute per epoch: as many images as a PoseNet epoch (tuples of S frames)
+            sampler = torch.utils.data.RandomSampler(ds, num_samples=self._tuples_per_epoch())
         self.sampler = sampler
         self.loader = torch.utils.data.DataLoader(
             ds,
@@ -417,6 +423,8 @@ class _Trainer:
         self.model.head.train()
         g = torch.Generator().manual_seed(self.cfg.seed * 100003 + epoch * 31 + self.rank)
         order = torch.randperm(len(self.index), generator=g)
+        if self.kind == "mapnet":
+            order = order[: self._tuples_per_epoch()]
         if self.world > 1:
             order = order[self.rank :: self.world]
         bs = self.cfg.batch_size
@@ -436,7 +444,7 @@ class _Trainer:
 
     def _train_epoch_images(self, epoch: int, bar) -> float:
         self.ddp_model.train()
-        if self.sampler is not None:
+        if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
         total, n = 0.0, 0
         for imgs, target in self.loader:
@@ -458,6 +466,10 @@ class _Trainer:
             if self._capped():
                 break
         return total / max(n, 1)
+
+    def _tuples_per_epoch(self) -> int:
+        """MapNet: tuples per epoch so that an epoch sees as many images as a PoseNet epoch."""
+        return max(1, min(len(self.index), len(self.train_data) // self.cfg.data.steps))
 
     def _capped(self) -> bool:
         return self.cfg.max_steps > 0 and self.steps_done >= self.cfg.max_steps
