@@ -85,23 +85,24 @@ def test_bag_eval_refuses_missing_inputs_and_existing_reports(tiny_pose_dataset,
 def test_external_player_mode(tiny_pose_dataset, tiny_checkpoint, ros_env, tmp_path):
     """`--external-player`: the evaluator (a subprocess, starting its node) only listens while
     another process plays the bag — here a stand-in for `ros2 bag play` (not installable here)
-    that publishes the bag's serialized images at their recorded timing."""
+    that publishes the bag's serialized images at their recorded timing. JPEG images
+    (`--compressed`), so the compressed path is covered end to end too."""
     import subprocess
     import sys
     import time
 
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import CompressedImage
 
     from camposer_ros.bag_eval import play_bag
     from camposer_ros.process import RosSession
     from camposer_ros.qos import RELIABLE
 
     bag = tmp_path / "bag"
-    write_dataset_bag(tiny_pose_dataset, bag, max_frames=12)
+    write_dataset_bag(tiny_pose_dataset, bag, max_frames=12, raw=False, compressed=True)
     out = tmp_path / "report"
     log = (tmp_path / "recorder.log").open("wb")
     rec = subprocess.Popen([sys.executable, "-m", "camposer_core.cli", "bag", "eval", str(bag), "--model",
-                            str(tiny_checkpoint), "--external-player", "--out", str(out)],
+                            str(tiny_checkpoint), "--external-player", "--compressed", "--out", str(out)],
                            env={**ros_env, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 90
@@ -110,9 +111,9 @@ def test_external_player_mode(tiny_pose_dataset, tiny_checkpoint, ros_env, tmp_p
             assert time.monotonic() < deadline, (tmp_path / "recorder.log").read_text()
             time.sleep(0.2)
         with RosSession("player") as ros:
-            pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
+            pub = ros.node.create_publisher(CompressedImage, "/camera/image_raw/compressed", RELIABLE)
             ros.spin_until(lambda: pub.get_subscription_count() >= 2, 30, "node and recorder subscriptions")
-            sent = play_bag(ros, pub, bag, "/camera/image_raw", rate=4.0)
+            sent = play_bag(ros, pub, bag, "/camera/image_raw/compressed", rate=4.0)
         assert rec.wait(timeout=60) == 0, (tmp_path / "recorder.log").read_text()
     finally:
         if rec.poll() is None:
