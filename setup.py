@@ -29,6 +29,9 @@ ROS_WHEELS = [
     "ros-visualization-msgs==5.5.1",
     "ros-std-srvs==5.5.1",
     "ros-diagnostic-msgs==5.5.1",
+    # imported directly by camposer_ros; same Kilted release as rclpy 9.1.2 requires
+    "ros-builtin-interfaces==2.3.0",
+    "ros-lifecycle-msgs==2.3.0",
 ]
 
 setup(
