@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 __all__ = ["register"]
 
@@ -50,6 +51,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.no_progress:
         cfg.progress = False
     result = train(cfg, args.out, dataset=args.dataset, resume=args.resume, force=args.force)
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: only rank 0 validates and reports
+        return 0
     print(
         f"best epoch {result.best_epoch}: validation median {result.best_val_position_median_m:.3f} m, "
         f"{result.best_val_rotation_median_deg:.2f} deg ({result.epochs_run} epochs, {result.seconds:.0f} s)\n"

@@ -644,6 +644,7 @@ class _Trainer:
             import torch.distributed as dist
 
             dist.barrier()
+            dist.destroy_process_group()
         return TrainResult(
             out_dir=self.out,
             best_checkpoint=self.best_path,
