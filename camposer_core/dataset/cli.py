@@ -62,7 +62,7 @@ def register(subparsers) -> None:
     d.set_defaults(func=lambda args: (d.print_help(), 2)[1])
 
 
-def _progress_factory(enabled: bool):
+def progress_bars(enabled: bool):
     from tqdm import tqdm
 
     bars = {}
@@ -127,7 +127,7 @@ def _build(args) -> int:
     from .builder import build_dataset
 
     cfg = _config(args)
-    factory, bars = _progress_factory(not args.no_progress)
+    factory, bars = progress_bars(not args.no_progress)
     try:
         result = build_dataset(cfg, progress=factory)
     except FileExistsError as exc:
