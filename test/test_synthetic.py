@@ -281,6 +281,20 @@ def _brute_force_depth(plan, C, D):
     return np.minimum(best, np.where(np.isfinite(tz) & (tz > 0), tz, np.inf))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_default_building_walkthrough_stays_clear_of_obstacles(seed):
+    from camposer_core.synthetic.scene import Scene  # noqa: F401  (documented type)
+
+    scene = generate_scene(SynthConfig(seed=seed, texels_per_metre=8.0, width=64, height=48))
+    traj = scene.walkthrough()
+    assert scene.plan.clearance(traj.positions[:, :2]).min() > 0.4
+    assert scene.walkable_map().is_walkable(traj.positions[:, :2]).all()
+    assert len(scene.plan.rooms) >= 12 and any(d.is_open for d in scene.plan.doors)
+    assert sum(r.kind == "open_area" for r in scene.plan.rooms) == 1
+    assert set(traj.recordings) == {"lap0", "lap1", "lap2"}
+    assert 30.0 < traj.timestamps[-1] / 3 < 60.0  # seconds per lap at ~1.4 m/s
+
+
 @pytest.mark.parametrize("preset", ["small", "default"])
 def test_renderer_matches_brute_force_ray_casting(preset):
     """The azimuth-table renderer finds the same nearest surface as testing every box."""

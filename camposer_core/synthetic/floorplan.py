@@ -467,7 +467,10 @@ def _corridor_furniture(plan: FloorPlan, config: SynthConfig, f_out: float, f_in
     zones = _door_zones(plan, 1.0)
     open_rooms = [rm for rm in plan.rooms if rm.kind == "open_area"]
     zones += [Box(rm.x0 - 0.5, rm.y0 - 0.5, rm.x1 + 0.5, rm.y1 + 0.5, 0, 1, "zone") for rm in open_rooms]
-    margin = plan.loop.corner_radius + plan.loop.free_width + 0.5
+    from .path import loop_centre_line  # the walking line's centre (path imports this module)
+
+    line = loop_centre_line(plan.loop, ds=0.05)[0]
+    keep_out = config.lateral_amplitude + 0.45  # clearance from the widest walking line
     placed: list[Box] = []
     kinds = list(_CORRIDOR_ITEMS)
     for _ in range(config.corridor_furniture * 30):
@@ -479,10 +482,11 @@ def _corridor_furniture(plan: FloorPlan, config: SynthConfig, f_out: float, f_in
         depth = min(max_depth, length) if kind == "plant" else max_depth * rng.uniform(0.8, 1.0)
         side = int(rng.integers(4))  # 0 south, 1 east, 2 north, 3 west
         inner = rng.random() < 0.5
-        span = W if side in (0, 2) else D
-        if span - 2 * margin < length:
+        lo_a, hi_a = (plan.loop.x0, plan.loop.x1) if side in (0, 2) else (plan.loop.y0, plan.loop.y1)
+        lo_a, hi_a = lo_a + plan.loop.corner_radius + 0.3, hi_a - plan.loop.corner_radius - 0.3
+        if hi_a - lo_a < length:
             continue
-        a = rng.uniform(margin, span - margin - length)
+        a = rng.uniform(lo_a, hi_a - length)
         # wall face the item stands against, and the direction into the corridor
         if side == 0:
             face, sgn = (f_in, -1) if inner else (f_out, +1)
@@ -495,6 +499,10 @@ def _corridor_furniture(plan: FloorPlan, config: SynthConfig, f_out: float, f_in
         c0, c1 = sorted((face, face + sgn * depth))
         b = Box(a, c0, a + length, c1, 0.0, height, kind, "corridor") if side in (0, 2) else Box(
             c0, a, c1, a + length, 0.0, height, kind, "corridor")
-        if not _overlaps(b, placed, 1.0) and not _overlaps(b, zones, 0.0):
+        if _overlaps(b, placed, 1.0) or _overlaps(b, zones, 0.0):
+            continue
+        dx = np.maximum.reduce([b.x0 - line[:, 0], np.zeros(len(line)), line[:, 0] - b.x1])
+        dy = np.maximum.reduce([b.y0 - line[:, 1], np.zeros(len(line)), line[:, 1] - b.y1])
+        if np.hypot(dx, dy).min() >= keep_out:
             placed.append(b)
     return placed

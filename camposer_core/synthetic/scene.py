@@ -118,7 +118,13 @@ class Scene:
 
     @cached_property
     def _walkthrough(self) -> Trajectory:
-        return generate_walkthrough(self.plan.loop, self.config, _rng(self.config.seed, _STREAM_PATH))
+        traj = generate_walkthrough(self.plan.loop, self.config, _rng(self.config.seed, _STREAM_PATH))
+        clearance = self.plan.clearance(traj.positions[:, :2])
+        if clearance.min() < 0.25:  # a generator bug, never the user's fault
+            i = int(np.argmin(clearance))
+            raise RuntimeError(f"synthetic walkthrough passes {clearance[i]:.2f} m from an obstacle at frame "
+                               f"{traj.frames[i]} {traj.positions[i, :2]} (seed {self.config.seed})")
+        return traj
 
     def walkable_map(self):
         """The walkable map (:class:`~camposer_core.walkable.WalkableMap`, 5 cm cells, map

@@ -524,6 +524,24 @@ class _Painter:
             placed += 1
 
 
+def _blocked_spans(plan: FloorPlan, f: dict, reach: float = 1.0) -> list[tuple[float, float]]:
+    """u-ranges of face ``f`` with furniture standing within ``reach`` m in front of it."""
+    spans = []
+    for b in plan.boxes:
+        if b.is_wall:
+            continue
+        if f["axis"] == 0:
+            near = (b.x0 - f["c"]) if f["n"] > 0 else (f["c"] - b.x1)
+            a0, a1 = b.y0, b.y1
+        else:
+            near = (b.y0 - f["c"]) if f["n"] > 0 else (f["c"] - b.y1)
+            a0, a1 = b.x0, b.x1
+        if -0.01 <= near <= reach and a1 > f["e0"] and a0 < f["e1"]:
+            ua, ub = sorted((f["su"] * a0 + f["uo"], f["su"] * a1 + f["uo"]))
+            spans.append((ua - 0.2, ub + 0.2))
+    return spans
+
+
 def build_surfaces(plan: FloorPlan, config: SynthConfig, rng: np.random.Generator) -> SceneSurfaces:
     """Paint everything (see module docstring); deterministic for a given ``rng`` state."""
     painter = _Painter(plan, config, rng)
@@ -540,7 +558,7 @@ def build_surfaces(plan: FloorPlan, config: SynthConfig, rng: np.random.Generato
             px, py = (f["c"] + 0.1 * f["n"], mid) if f["axis"] == 0 else (mid, f["c"] + 0.1 * f["n"])
             if b.kind in ("wall", "outer_wall") and b.z1 - b.z0 >= H - 1e-6 and plan.region_at(px, py) == "corridor":
                 if f["e1"] - f["e0"] > 0.8:
-                    marker_candidates.append((len(side_img), f, busy))
+                    marker_candidates.append((len(side_img), f, busy + _blocked_spans(plan, f)))
         else:
             img = painter.furniture_face(f)
         side_img.append(img)
