@@ -23,6 +23,7 @@ COMMAND_MODULES: list[str] = [
     "camposer_core.evaluation.cli",
     "camposer_core.dataset.cli",
     "camposer_core.training.cli",
+    "camposer_core.demo",
 ]
 
 

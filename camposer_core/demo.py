@@ -1,0 +1,285 @@
+"""``camposer demo``: the whole product on the built-in synthetic building.
+
+Stages (each writes one sub-folder of ``--out`` and is skipped when that folder is already
+complete, so an interrupted demo resumes; ``--force`` redoes everything)::
+
+    building/    synthetic building: walkthrough.mp4, groundtruth.csv, camera.yaml, walkable map,
+                 floorplan.png                                       (camposer synth)
+    dataset/     video -> frames -> SfM (pycolmap) -> poses aligned to the map frame -> splits,
+                 the last lap held out as the test split             (camposer build-dataset)
+    model/       PoseNet trained with config/train_demo.yaml         (camposer train)
+    evaluation/  errors on the held-out lap, raw and snapped, plots  (camposer evaluate)
+    replay/      the held-out lap written as a rosbag2 and replayed through the real localizer
+                 node over DDS: errors, latency, dropped frames      (camposer bag write / eval)
+    SUMMARY.md   the numbers and where the pictures are
+
+``--mapping groundtruth`` labels the frames with the synthetic ground truth instead of running
+SfM (faster; SfM is what a real building needs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+MAPPING_MODES = ("sfm", "groundtruth")
+DONE_MARKER = ".camposer-stage-done"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Parameters of :func:`run_demo` (see the module docstring)."""
+
+    out: Path
+    preset: str = "default"  # synthetic building preset: default | small
+    seed: int = 0
+    mapping: str = "sfm"  # sfm | groundtruth
+    fps: float = 5.0  # frames per second taken from the walkthrough video
+    train_config: Path | None = None  # default: the installed config/train_demo.yaml
+    epochs: int | None = None  # override the training config's epochs
+    replay: bool = True  # replay the held-out lap through the ROS 2 localizer node
+    force: bool = False
+
+    def __post_init__(self):
+        if self.mapping not in MAPPING_MODES:
+            raise ValueError(f"unknown mapping {self.mapping!r} (choose from {', '.join(MAPPING_MODES)})")
+
+
+def _stage_done(folder: Path) -> bool:
+    return (folder / DONE_MARKER).is_file()
+
+
+def _mark_done(folder: Path, info: dict) -> None:
+    (folder / DONE_MARKER).write_text(json.dumps(info, indent=2, default=str))
+
+
+def _prepare(folder: Path, force: bool, name: str) -> bool:
+    """True when the stage must run. A partial folder from an interrupted run is set aside
+    (renamed, never deleted) so the stage starts clean."""
+    if _stage_done(folder) and not force:
+        print(f"[demo] {name}: already done in {folder} (skipped; --force to redo)")
+        return False
+    if folder.exists() and any(folder.iterdir()):
+        aside = folder.with_name(f"{folder.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
+        folder.rename(aside)
+        print(f"[demo] {name}: set the previous {folder.name}/ aside as {aside.name}/")
+    print(f"[demo] {name} ...")
+    return True
+
+
+def _building(cfg: DemoConfig, folder: Path):
+    from .synthetic import SynthConfig, SynthOutput, synthesize
+
+    if _prepare(folder, cfg.force, "building"):
+        out = synthesize(SynthConfig.preset(cfg.preset, seed=cfg.seed), folder, progress=True)
+        _mark_done(folder, {"frames": out.num_frames, "render_seconds": out.render_seconds})
+    return SynthOutput.from_folder(folder)
+
+
+def _dataset(cfg: DemoConfig, building, folder: Path):
+    from .dataset import DatasetFolder
+    from .dataset.builder import BuildConfig, build_dataset
+    from .dataset.frames import FrameOptions
+    from .dataset.splits import SplitConfig
+    from .walkable import WalkableMap
+
+    if _prepare(folder, cfg.force, f"dataset ({cfg.mapping})"):
+        from .dataset.cli import progress_bars
+
+        progress, bars = progress_bars(True)
+        build = BuildConfig(
+            source=building.video,
+            out=folder,
+            frames=FrameOptions(fps=cfg.fps),
+            split=SplitConfig(method="recording"),  # last lap = test, second to last = val
+            camera_yaml=building.camera_yaml,
+            poses=building.groundtruth if cfg.mapping == "groundtruth" else None,
+            groundtruth=building.groundtruth,
+            align="groundtruth",
+            force=True,  # the folder was set aside above; nothing of the user's is in it
+        )
+        try:
+            result = build_dataset(build, progress=progress)
+        finally:
+            for bar in bars.values():
+                bar.close()
+        print(result.summary())
+        ds = result.dataset
+        if ds.walkable_map_path is None:
+            # The building's floor plan is known: ship it with the dataset for snapping.
+            WalkableMap.load(building.walkable_yaml).save(folder / "walkable.yaml")
+        _mark_done(folder, {"sfm": result.sfm, "groundtruth_comparison": result.groundtruth_comparison})
+    return DatasetFolder.open(folder)
+
+
+def _model(cfg: DemoConfig, dataset, folder: Path) -> Path:
+    from dataclasses import replace
+
+    from .resources import share_file
+    from .training.config import load_config
+    from .training.loop import train
+
+    if _prepare(folder, cfg.force, "model"):
+        tcfg = load_config(cfg.train_config or share_file("config/train_demo.yaml"))
+        if cfg.epochs is not None:
+            tcfg = replace(tcfg, epochs=int(cfg.epochs))
+        result = train(tcfg, folder, dataset=dataset.root, force=True)
+        print(
+            f"[demo] model: best epoch {result.best_epoch}, validation median "
+            f"{result.best_val_position_median_m:.2f} m / {result.best_val_rotation_median_deg:.1f} deg "
+            f"({result.seconds / 60:.1f} min)"
+        )
+        _mark_done(folder, {"best_checkpoint": result.best_checkpoint, "seconds": result.seconds})
+    return folder / "best.pt"
+
+
+def _evaluation(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path):
+    from .evaluation import evaluate_predictions, write_report
+    from .evaluation.cli import predict_split
+    from .localizer import Localizer
+    from .walkable import WalkableMap
+
+    if _prepare(folder, cfg.force, "evaluation (held-out lap)"):
+        walkable = WalkableMap.load(dataset.walkable_map_path) if dataset.walkable_map_path else None
+        loc = Localizer.from_checkpoint(checkpoint)
+        pred = predict_split(loc, dataset, "test")
+        report = evaluate_predictions(pred, dataset.poses("test"), walkable, label="demo model on the held-out lap")
+        metrics = checkpoint.parent / "metrics.csv"
+        write_report(report, folder, loss_history_csv=metrics if metrics.is_file() else None, overwrite=True)
+        print(report.table())
+        _mark_done(folder, {"label": "held-out lap"})
+    return json.loads((folder / "metrics.json").read_text())
+
+
+def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | None:
+    try:
+        from camposer_ros.bag_eval import evaluate_split_through_nodes
+    except ImportError as exc:  # no rclpy on this machine
+        print(f"[demo] replay: skipped, ROS 2 (rclpy) is not importable ({exc}); "
+              "install the `ros` extra or source a ROS 2 workspace")
+        return None
+    if _prepare(folder, cfg.force, "replay through the ROS 2 localizer node"):
+        result = evaluate_split_through_nodes(dataset.root, checkpoint, folder, split="test", force=True)
+        print(result)
+        _mark_done(folder, {"frames_sent": result.frames_sent, "poses_received": result.poses_received})
+    summary = folder / "report" / "bag_eval.json"
+    return json.loads(summary.read_text()) if summary.is_file() else None
+
+
+def run_demo(cfg: DemoConfig) -> Path:
+    """Run every stage (see module docstring); returns the path of ``SUMMARY.md``."""
+    from dataclasses import replace
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    stages = ["building", "dataset", "model", "evaluation", "replay"]
+
+    def stage_cfg(name: str) -> DemoConfig:
+        # A stage whose input is being redone must be redone too.
+        earlier = stages[: stages.index(name)]
+        redo = cfg.force or any(not _stage_done(out / s) for s in earlier)
+        return replace(cfg, force=redo) if redo != cfg.force else cfg
+
+    building = _building(stage_cfg("building"), out / "building")
+    dataset = _dataset(stage_cfg("dataset"), building, out / "dataset")
+    checkpoint = _model(stage_cfg("model"), dataset, out / "model")
+    evaluation = _evaluation(stage_cfg("evaluation"), dataset, checkpoint, out / "evaluation")
+    replay = _replay(stage_cfg("replay"), dataset, checkpoint, out / "replay") if cfg.replay else None
+    summary = _write_summary(out, cfg, dataset, evaluation, replay, time.perf_counter() - t0)
+    print(summary.read_text())
+    return summary
+
+
+def _fmt_errors(m: dict, key: str) -> str:
+    e = m.get(key) or {}
+    if not e:
+        return "n/a"
+    return (f"{e['position_median_m']:.2f} m / {e['rotation_median_deg']:.1f} deg median, "
+            f"{e['position_mean_m']:.2f} m / {e['rotation_mean_deg']:.1f} deg mean")
+
+
+def _write_summary(out: Path, cfg: DemoConfig, dataset, evaluation: dict, replay: dict | None, seconds: float) -> Path:
+    ds_manifest = dataset.manifest
+    lines = [
+        "# camposer demo",
+        "",
+        f"Synthetic building `{cfg.preset}` (seed {cfg.seed}), mapping by {cfg.mapping}, "
+        f"{len(dataset.poses('all'))} labelled frames "
+        f"(train {len(dataset.poses('train'))}, val {len(dataset.poses('val'))}, test {len(dataset.poses('test'))} = held-out lap).",
+        "",
+    ]
+    sfm = ds_manifest.get("sfm")
+    if sfm:
+        lines.append(f"- SfM: {sfm.get('registered')}/{sfm.get('total')} frames registered, "
+                     f"mean reprojection error {sfm.get('mean_reprojection_error_px', float('nan')):.2f} px")
+    gt = ds_manifest.get("groundtruth_comparison")
+    if gt:
+        lines.append(f"- Map poses vs ground truth: RMSE {gt['map_frame']['rmse_m']:.3f} m over a "
+                     f"{gt['path_length_m']:.0f} m path")
+    lines += [
+        f"- Held-out lap, offline (`Localizer`): raw {_fmt_errors(evaluation, 'raw')}; "
+        f"snapped {_fmt_errors(evaluation, 'snapped')}",
+    ]
+    if replay:
+        lat = replay.get("latency") or {}
+        ev = replay.get("evaluation") or {}
+        lines.append(f"- Held-out lap, replayed through the ROS 2 node: raw {_fmt_errors(ev, 'raw')}; "
+                     f"snapped {_fmt_errors(ev, 'snapped')}; {replay.get('poses_received')} poses for "
+                     f"{replay.get('frames_sent')} images"
+                     + (f"; latency p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms" if "p50_ms" in lat else ""))
+    elif cfg.replay:
+        lines.append("- ROS 2 replay: skipped (see the log above)")
+    lines += [
+        "",
+        "Pictures:",
+        f"- floor plan and walkthrough: `{(out / 'building' / 'floorplan.png').relative_to(out)}`",
+    ]
+    for png in sorted((out / "evaluation").glob("*.png")):
+        lines.append(f"- evaluation: `{png.relative_to(out)}`")
+    for png in sorted((out / "replay").rglob("*.png")):
+        lines.append(f"- replay: `{png.relative_to(out)}`")
+    lines += ["", f"Total time {seconds / 60:.1f} min (stages already done were skipped)."]
+    path = out / "SUMMARY.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="the whole pipeline on the built-in synthetic building",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (demo_output)")
+    p.add_argument("--preset", default="default", choices=("default", "small"), help="synthetic building (default)")
+    p.add_argument("--seed", type=int, default=0, help="synthetic building seed (0)")
+    p.add_argument("--mapping", default="sfm", choices=MAPPING_MODES, help="label frames by SfM or ground truth (sfm)")
+    p.add_argument("--fps", type=float, default=5.0, help="frames per second taken from the video (5)")
+    p.add_argument("--train-config", type=Path, default=None, help="training YAML (config/train_demo.yaml)")
+    p.add_argument("--epochs", type=int, default=None, help="override the training epochs")
+    p.add_argument("--no-replay", action="store_true", help="skip the ROS 2 bag replay")
+    p.add_argument("--force", action="store_true", help="redo every stage (earlier outputs are set aside, not deleted)")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    cfg = DemoConfig(
+        out=args.out, preset=args.preset, seed=args.seed, mapping=args.mapping, fps=args.fps,
+        train_config=args.train_config, epochs=args.epochs, replay=not args.no_replay, force=args.force,
+    )
+    run_demo(cfg)
+    return 0
+
+
+__all__ = ["DemoConfig", "run_demo", "register"]
