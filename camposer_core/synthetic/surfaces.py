@@ -127,6 +127,8 @@ class _Slots:
         return None
 
 
+WORDS_SHORT = ("INFO", "NOTE", "LOST", "ROOM", "EXAM", "QUIET", "WIFI", "MEET", "SALE", "HELP")
+
 _LIGHT = {(0, 1): 1.0, (0, -1): 0.86, (1, 1): 0.93, (1, -1): 0.8}  # baked directional light
 
 
@@ -173,14 +175,19 @@ class _Painter:
 
     # ------------------------------------------------------------------ walls
 
-    def wall_face(self, f: dict) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    def door_spans(self, f: dict) -> list[tuple[float, float]]:
+        """u-ranges :meth:`_doors_on` draws on (closed doors and their signs, doorway trims)."""
+        return self._doors_on(None, f, None)
+
+    def wall_face(self, f: dict, reserved=()) -> tuple[np.ndarray, list[tuple[float, float]]]:
         rng, b, rho = self.rng, f["b"], self.rho
         L, Hf = f["e1"] - f["e0"], b.z1 - b.z0
         mid = 0.5 * (f["e0"] + f["e1"])
         fx, fy = (f["c"] + 0.1 * f["n"], mid) if f["axis"] == 0 else (mid, f["c"] + 0.1 * f["n"])
         style = self.style_at(fx, fy)
         cv = Canvas(L, Hf, rho, style.paint)
-        cv.noise(rng, 0.035, 0.5, 5)
+        cv.noise(rng, 0.045, 0.5, 5)
+        cv.noise(rng, 0.02, 0.06, 2)  # roller stipple
         cv.grain(rng, 0.012)
         for _ in range(int(rng.poisson(0.3 * L))):  # stains and scuffs
             cv.disc(rng.uniform(0, L), rng.uniform(0, Hf), rng.uniform(0.03, 0.2), style.paint * rng.uniform(0.88, 0.97))
@@ -194,6 +201,7 @@ class _Painter:
         if style.rail is not None:
             cv.rect(0, 0.98, L, 1.06, style.rail)
         slots = _Slots(L)
+        slots.busy.extend(reserved)
         tall = Hf >= self.plan.wall_height - 1e-6
         if tall and b.kind in ("wall", "outer_wall"):
             self._doors_on(cv, f, slots)
@@ -223,26 +231,34 @@ class _Painter:
         cv.img *= _LIGHT[(f["axis"], f["n"])]
         return cv.finish()
 
-    def _doors_on(self, cv: Canvas, f: dict, slots: _Slots) -> None:
-        """Closed doors crossing this face, and trims where the face ends at a doorway."""
+    def _doors_on(self, cv: Canvas | None, f: dict, slots: _Slots | None) -> list[tuple[float, float]]:
+        """Closed doors crossing this face, and trims where the face ends at a doorway.
+        With ``cv=None`` only returns the u-spans they occupy."""
+        spans = []
+        L = f["e1"] - f["e0"]
         axis_letter = "x" if f["axis"] == 1 else "y"  # wall along x <=> face plane y = c
         for d in self.plan.doors:
             if d.axis != axis_letter or abs(abs(f["c"] - d.c) - WALL_T / 2) > 1e-6:
                 continue
             ua, ub = sorted((f["su"] * d.a0 + f["uo"], f["su"] * d.a1 + f["uo"]))
-            if not d.is_open and ua >= -1e-6 and ub <= cv.width_m + 1e-6:
-                tx.closed_door(cv, self.rng, ua, ub - ua, self.door_style, d.room)
-                slots.add(ua - 0.3, ub + 0.45)
-            elif d.is_open:
-                fr = self.door_style["frame"]
-                if abs(ub) < 1e-6:  # the doorway is just left of the face
+            if not d.is_open and ua >= -1e-6 and ub <= L + 1e-6:
+                spans.append((ua - 0.3, ub + 0.45))
+                if cv is not None:
+                    tx.closed_door(cv, self.rng, ua, ub - ua, self.door_style, d.room)
+            elif d.is_open and abs(ub) < 1e-6:  # the doorway is just left of the face
+                spans.append((0.0, 0.5))
+                if cv is not None:
+                    fr = self.door_style["frame"]
                     cv.rect(0, 0, 0.07, DOOR_HEIGHT + 0.06, fr)
                     cv.rect(0.09, 1.5, 0.33, 1.62, self.door_style["sign"])
                     cv.text(d.room, 0.11, 1.53, 0.06, np.float32([0.97] * 3))
-                    slots.add(0, 0.5)
-                elif abs(ua - cv.width_m) < 1e-6:  # just right of it
-                    cv.rect(cv.width_m - 0.07, 0, cv.width_m, DOOR_HEIGHT + 0.06, fr)
-                    slots.add(cv.width_m - 0.5, cv.width_m)
+            elif d.is_open and abs(ua - L) < 1e-6:  # just right of it
+                spans.append((L - 0.5, L))
+                if cv is not None:
+                    cv.rect(L - 0.07, 0, L, DOOR_HEIGHT + 0.06, self.door_style["frame"])
+        if slots is not None:
+            slots.busy.extend(spans)
+        return spans
 
     def _windows(self, cv: Canvas, slots: _Slots, L: float) -> None:
         rng = self.rng
@@ -261,12 +277,13 @@ class _Painter:
 
     def _wall_items(self, cv: Canvas, slots: _Slots, L: float, corridor: bool) -> None:
         rng = self.rng
-        n_items = rng.poisson(0.45 * L) + (1 if L > 2.5 else 0)
+        n_items = rng.poisson(0.6 * L) + (1 if L > 2.5 else 0)
         for _ in range(int(n_items)):
             kind = rng.choice(
-                ["poster", "poster", "notice", "sign", "extinguisher", "switch", "clock", "exit", "radiator"]
+                ["poster", "poster", "notice", "sign", "extinguisher", "switch", "clock", "exit", "radiator",
+                 "paper", "socket"]
                 if corridor
-                else ["poster", "whiteboard", "notice", "switch", "clock", "radiator", "poster"]
+                else ["poster", "whiteboard", "notice", "switch", "clock", "radiator", "poster", "paper", "socket"]
             )
             if kind == "poster":
                 w, h = rng.uniform(0.45, 0.9), rng.uniform(0.6, 1.1)
@@ -303,6 +320,19 @@ class _Painter:
                 u = slots.take(0.4, rng)
                 if u is not None:
                     tx.exit_sign(cv, rng, u, 2.45)
+            elif kind == "paper":  # an A4 sheet taped to the wall
+                u = slots.take(0.21, rng, gap=0.15)
+                if u is not None:
+                    z = rng.uniform(1.25, 1.6)
+                    cv.rect(u, z, u + 0.21, z + 0.297, _vary(rng, (250, 250, 246), 0.02))
+                    cv.text(WORDS_SHORT[int(rng.integers(len(WORDS_SHORT)))], u + 0.02, z + 0.23, 0.04,
+                            _saturated(rng) * 0.5)
+                    tx.text_lines(cv, rng, u + 0.02, z + 0.02, u + 0.19, z + 0.21, 0.012, np.float32([0.25] * 3))
+            elif kind == "socket":
+                u = slots.take(0.16, rng, gap=0.1)
+                if u is not None:
+                    tx.switch_plate(cv, rng, u, 0.3)
+                    tx.switch_plate(cv, rng, u + 0.08, 0.3)
             elif kind == "radiator":
                 w = rng.uniform(0.8, 1.6)
                 u = slots.take(w, rng)
@@ -488,23 +518,25 @@ class _Painter:
 
     # ------------------------------------------------------------------ markers
 
-    def place_markers(self, candidates: list[tuple[int, dict, list]], images: dict) -> None:
-        """Survey discs on free spans of corridor-facing full-height walls."""
+    def choose_markers(self, candidates: list[tuple[int, dict, list]]) -> dict[int, list[tuple[float, float]]]:
+        """Pick survey-disc spots on free spans (no doors, no furniture in front) of
+        corridor-facing full-height walls; returns the reserved u-spans per face index."""
         rng, rho = self.rng, self.rho
+        reserved: dict[int, list[tuple[float, float]]] = {}
+        self._marker_draw: list[tuple[int, float, float]] = []
         n = self.config.markers
         if n <= 0 or not candidates:
-            return
+            return reserved
         lengths = np.array([c[1]["e1"] - c[1]["e0"] for c in candidates])
         order = rng.choice(len(candidates), size=len(candidates), replace=False, p=lengths / lengths.sum())
         radius = 0.05
-        placed = 0
-        for ci in np.concatenate([order, order]):
-            if placed >= n:
+        for ci in np.concatenate([order, order, order]):
+            if len(self.markers) >= n:
                 break
-            sid, f, busy = candidates[ci]
+            fi, f, busy = candidates[ci]
             slots = _Slots(f["e1"] - f["e0"])
-            slots.busy = busy
-            u = slots.take(0.2, rng, gap=0.15, tries=6)
+            slots.busy = list(busy) + reserved.get(fi, [])
+            u = slots.take(0.2, rng, gap=0.4, tries=10)
             if u is None:
                 continue
             # centre on a corner of the level-2 texel grid: the disc's texels are symmetric
@@ -513,15 +545,21 @@ class _Painter:
             hf = f["b"].z1 - f["b"].z0
             u = round((u + 0.1) / grid) * grid
             z = hf - round((hf - float(rng.uniform(1.3, 2.0))) / grid) * grid
-            cv = Canvas(f["e1"] - f["e0"], f["b"].z1 - f["b"].z0, rho)
-            cv.img = images[sid]
-            cv.disc(u, z, radius + 0.025, np.float32([0.98, 0.98, 0.98]))
-            cv.disc(u, z, radius, np.float32(tx.MARKER_RGB))
+            reserved.setdefault(fi, []).append((u - 0.25, u + 0.25))
+            self._marker_draw.append((fi, u, z))
             o = (u - f["uo"]) / f["su"]
             pos = (f["c"], o, z) if f["axis"] == 0 else (o, f["c"], z)
             nrm = (float(f["n"]), 0.0, 0.0) if f["axis"] == 0 else (0.0, float(f["n"]), 0.0)
             self.markers.append(Marker(tuple(float(v) for v in pos), nrm, radius))
-            placed += 1
+        return reserved
+
+    def draw_markers(self, rows: list[dict], images: list[np.ndarray]) -> None:
+        for (fi, u, z), mk in zip(self._marker_draw, self.markers):
+            f = rows[fi]
+            cv = Canvas(f["e1"] - f["e0"], f["b"].z1 - f["b"].z0, self.rho)
+            cv.img = images[fi]
+            cv.disc(u, z, mk.radius + 0.025, np.float32([0.98, 0.98, 0.98]))
+            cv.disc(u, z, mk.radius, np.float32(tx.MARKER_RGB))
 
 
 def _blocked_spans(plan: FloorPlan, f: dict, reach: float = 1.0) -> list[tuple[float, float]]:
@@ -547,23 +585,24 @@ def build_surfaces(plan: FloorPlan, config: SynthConfig, rng: np.random.Generato
     painter = _Painter(plan, config, rng)
     rows = _face_rows(plan)
     H = plan.wall_height
-    images: dict[int, np.ndarray] = {}
     marker_candidates = []
-    side_img: list[np.ndarray] = []
-    for f in rows:
+    for fi, f in enumerate(rows):
         b = f["b"]
-        if b.is_wall:
-            img, busy = painter.wall_face(f)
-            mid = 0.5 * (f["e0"] + f["e1"])
-            px, py = (f["c"] + 0.1 * f["n"], mid) if f["axis"] == 0 else (mid, f["c"] + 0.1 * f["n"])
-            if b.kind in ("wall", "outer_wall") and b.z1 - b.z0 >= H - 1e-6 and plan.region_at(px, py) == "corridor":
-                if f["e1"] - f["e0"] > 0.8:
-                    marker_candidates.append((len(side_img), f, busy + _blocked_spans(plan, f)))
+        mid = 0.5 * (f["e0"] + f["e1"])
+        px, py = (f["c"] + 0.1 * f["n"], mid) if f["axis"] == 0 else (mid, f["c"] + 0.1 * f["n"])
+        if (b.kind in ("wall", "outer_wall") and b.z1 - b.z0 >= H - 1e-6 and f["e1"] - f["e0"] > 0.8
+                and plan.region_at(px, py) == "corridor"):
+            marker_candidates.append((fi, f, painter.door_spans(f) + _blocked_spans(plan, f)))
+    reserved = painter.choose_markers(marker_candidates)
+    side_img: list[np.ndarray] = []
+    for fi, f in enumerate(rows):
+        if f["b"].is_wall:
+            img, _ = painter.wall_face(f, reserved.get(fi, ()))
         else:
             img = painter.furniture_face(f)
         side_img.append(img)
+    painter.draw_markers(rows, side_img)
     images = dict(enumerate(side_img))
-    painter.place_markers(marker_candidates, images)
     atlas = painter.atlas
     face_sid = [atlas.add(images[i]) for i in range(len(rows))]
     tops: dict[int, int] = {}
