@@ -137,6 +137,7 @@ def main(argv=None) -> int:
     ap.add_argument("--kinds", default="posenet,mapnet")
     ap.add_argument("--splits", default="heldout,interleaved")
     ap.add_argument("--losses", default="mse,l1,smoothl1,rmse,learned", help="loss comparison ('' to skip)")
+    ap.add_argument("--loss", default="l1", help="loss of the PoseNet-vs-MapNet table")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epochs", type=int, default=240)
     ap.add_argument("--batch", type=int, default=32)
@@ -173,8 +174,8 @@ def main(argv=None) -> int:
         for kind in args.kinds.split(","):
             for split in args.splits.split(","):
                 for seed in args.seeds:
-                    out = runs / f"{split}_{kind}_{backbone}_s{seed}"
-                    record(train_one(args, data[split], kind, backbone, seed, "learned", out))
+                    out = runs / f"{split}_{kind}_{backbone}_{args.loss}_s{seed}"
+                    record(train_one(args, data[split], kind, backbone, seed, args.loss, out))
     losses = [x for x in args.losses.split(",") if x]
     if losses:
         bb = args.backbones.split(",")[0]
@@ -183,7 +184,7 @@ def main(argv=None) -> int:
             record(train_one(args, data["heldout"], "posenet", bb, args.seeds[0], loss, out) | {"table": "loss"})
 
     # ------------------------------------------------------------------ tables
-    print("\n== PoseNet vs MapNet (test median m / deg; learned loss) ==")
+    print(f"\n== PoseNet vs MapNet (test median m / deg; {args.loss} loss) ==")
     splits = args.splits.split(",")
     print(f"{'backbone':20s} {'model':8s} " + " ".join(f"{s:>28s}" for s in splits))
     for backbone in args.backbones.split(","):
