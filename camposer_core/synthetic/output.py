@@ -99,7 +99,12 @@ def synthesize(config: SynthConfig | None, out_dir, progress: bool = True, force
     """Generate the building of ``config`` and write the folder described in the module
     docstring. Refuses a non-empty ``out_dir`` unless ``force`` (files of the same names are
     then replaced; nothing else is touched). ``video=False`` skips rendering (no mp4).
-    ``workers``: render threads (default: 2 if the machine has 2+ cores)."""
+    ``workers``: render threads (default: 2 if the machine has 2+ cores). ``scene``: an already
+    generated scene of ``config`` (skips generation)."""
+    if scene is not None:
+        if config is not None and config != scene.config:
+            raise ValueError("synthesize: pass either a config or a scene generated from it, not different ones")
+        config = scene.config
     config = config or SynthConfig()
     out = check_out_dir(out_dir, force)
     out.mkdir(parents=True, exist_ok=True)
