@@ -122,6 +122,67 @@ def test_sfm_registers_most_frames_and_matches_groundtruth(sfm_build):
     assert sum(m["split"]["counts"].values()) == s["registered"]
 
 
+def _reprojection_through_camposer(model_dir, timestamps=None):
+    """Pixel distances between COLMAP's own 2D observations and the model's 3D points projected
+    with camposer's view of the model: camera-to-world poses and an OpenCV-convention camera."""
+    import pycolmap
+
+    from camposer_core.geometry import quat_to_matrix
+
+    rec = pycolmap.Reconstruction(str(model_dir))
+    model = load_colmap_model(model_dir, timestamps=timestamps)
+    index = {f: i for i, f in enumerate(model.trajectory.frames)}
+    errs = []
+    for im in rec.images.values():
+        obs = [p for p in im.points2D if p.has_point3D()]
+        if not im.has_pose or not obs:
+            continue
+        i = index[im.name]
+        R, c = quat_to_matrix(model.trajectory.quaternions[i]), model.trajectory.positions[i]
+        X = np.array([rec.points3D[p.point3D_id].xyz for p in obs])
+        uv = model.camera.project((X - c) @ R)  # R^T (X - c): world -> camera
+        uv_colmap = np.array([p.xy for p in obs]) - 0.5  # COLMAP pixel centres are at +0.5
+        errs.append(np.linalg.norm(uv - uv_colmap, axis=1))
+    return np.concatenate(errs), float(rec.compute_mean_reprojection_error()), model
+
+
+def test_camposer_poses_and_camera_reproject_colmap_observations(sfm_build):
+    # conventions: pycolmap 4 cam_from_world() is world-to-camera (camposer stores its inverse),
+    # COLMAP's principal point is +0.5 px from OpenCV's, SIMPLE_RADIAL k = plumb-bob k1
+    _, out = sfm_build
+    errs, colmap_mean, model = _reprojection_through_camposer(out / "work" / "sfm" / "model")
+    assert model.camera.distortion[0] != 0.0  # SIMPLE_RADIAL: the k1 path is exercised
+    assert len(errs) > 500
+    assert abs(errs.mean() - colmap_mean) < 0.02 and np.median(errs) < 0.6
+
+
+def test_known_camera_is_kept_fixed_and_in_opencv_convention(room, tmp_path):
+    # a regression test for the principal-point convention and fixed known intrinsics (20 frames)
+    from camposer_core.camera import load_camera_yaml
+    from camposer_core.dataset.diagnostics import error_profile
+
+    out = tmp_path / "cam"
+    res = build_dataset(_cfg(room, out, frames=FrameOptions(fps=5.0), camera_yaml=room / "camera.yaml"))
+    given, got = load_camera_yaml(room / "camera.yaml"), res.dataset.camera
+    assert (got.fx, got.fy, got.cx, got.cy, got.distortion) == (given.fx, given.fy, given.cx, given.cy, given.distortion)
+    import pycolmap
+
+    (colmap_cam,) = pycolmap.Reconstruction(str(out / "work" / "sfm" / "model")).cameras.values()
+    assert colmap_cam.model.name == "PINHOLE"
+    np.testing.assert_allclose(colmap_cam.params, [given.fx, given.fy, given.cx + 0.5, given.cy + 0.5])
+    from camposer_core.dataset.frames import read_frame_table
+
+    names, ts = read_frame_table(out / "work" / "frames").kept()
+    errs, colmap_mean, model = _reprojection_through_camposer(out / "work" / "sfm" / "model", dict(zip(names, ts)))
+    assert abs(errs.mean() - colmap_mean) < 0.02
+    s, g = res.sfm, res.groundtruth_comparison
+    assert s["registered"] >= 18 and g["sim3"]["rmse_m"] < 0.01 * g["path_length_m"]
+    gt, _ = attach_poses(model.trajectory.frames, model.trajectory.timestamps, Trajectory.load_csv(room / "groundtruth.csv"))
+    prof = error_profile(model.trajectory, gt)
+    assert prof.folds() == [] and np.median(prof.step_rotation_errors_deg) < 0.5
+    assert prof.camera_offset_deg < 1.0  # camera axes right
+
+
 def test_resume_skips_finished_stages_and_force_rules(sfm_build, room):
     result, out = sfm_build
     again = build_dataset(_cfg(room, out))

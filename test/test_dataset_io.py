@@ -160,3 +160,30 @@ def test_write_dataset_refuses_to_overwrite_without_force(tmp_path):
     assert (out / "notes.txt").read_text() == "mine" and ds.points_path is None
     assert len(list(frames.iterdir())) == 12  # inputs untouched
     assert isinstance(DatasetFolder.open(out).manifest["versions"]["camposer"], str)
+
+
+def test_error_profile_tells_convention_offsets_from_folds():
+    from scipy.spatial.transform import Rotation
+
+    from camposer_core.alignment import Similarity
+    from camposer_core.dataset.diagnostics import error_profile
+    from camposer_core.geometry import quat_multiply
+
+    gt = _traj(60)
+    # an estimate in another frame and scale: exact up to the similarity
+    sim = Similarity(0.3, Rotation.from_rotvec([0.2, -0.5, 1.0]).as_matrix(), np.array([1.0, 2.0, 3.0]))
+    p, q = sim.apply_poses(gt.positions, gt.quaternions)
+    clean = error_profile(Trajectory(gt.frames, gt.timestamps, p, q), gt)
+    assert clean.rotation_median_deg < 1e-6 and clean.position_errors_m.max() < 1e-9 and clean.folds() == []
+    # camera axes wrong by a constant rotation (a convention bug): large error, removed by the camera-side offset
+    c = quat_from_scipy(Rotation.from_rotvec([0.0, np.radians(10), 0.0]))
+    bad_axes = error_profile(Trajectory(gt.frames, gt.timestamps, p, quat_multiply(q, c)), gt)
+    assert abs(bad_axes.rotation_median_deg - 10) < 1e-6 and abs(bad_axes.camera_offset_deg - 10) < 1e-6
+    assert bad_axes.rotation_median_without_camera_offset_deg < 1e-6 and bad_axes.folds() == []
+    # a fold: the second half turned by 20 deg about the vertical at frame 30
+    turn = Similarity(1.0, Rotation.from_rotvec([0, 0, np.radians(20)]).as_matrix(), np.zeros(3))
+    p2, q2 = turn.apply_poses(gt.positions[30:] - gt.positions[30], gt.quaternions[30:])
+    folded = Trajectory(gt.frames, gt.timestamps, np.r_[gt.positions[:30], p2 + gt.positions[30]], np.r_[gt.quaternions[:30], q2])
+    prof = error_profile(folded, gt)
+    assert prof.folds() == [29] and prof.worst_steps[0] == 29
+    assert "likely folds: f029.jpg->f030.jpg" in prof.report()

@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     g.add_argument("--sfm-overlap", type=int, default=10, help="sequential matching: match each frame with the next N")
     g.add_argument("--loop-pairs", type=int, default=5, help="retrieval loop-closure pairs per frame (0 = none)")
     g.add_argument("--max-features", type=int, default=4096, help="SIFT features per image")
+    g.add_argument("--mapper", default="incremental", choices=["incremental", "global"],
+                   help="SfM mapper: incremental (COLMAP, default) or global (GLOMAP-style rotation averaging)")  # fmt: skip
     g.add_argument("--min-registered", type=float, default=0.5, help="fail when the largest model holds fewer than this fraction of the frames")
     g = p.add_argument_group("map frame")
     g.add_argument("--align", default="auto", choices=["auto", "control_points", "groundtruth", "gravity_floor", "none"],
@@ -104,7 +106,7 @@ def _config(args):
         out=args.out,
         frames=FrameOptions(fps=args.fps or None, long_side=args.long_side, dedup_threshold=args.dedup_threshold,
                             blur_ratio=args.blur_ratio),  # fmt: skip
-        sfm=SfmOptions(overlap=args.sfm_overlap, max_features=args.max_features,
+        sfm=SfmOptions(overlap=args.sfm_overlap, max_features=args.max_features, mapper=args.mapper,
                        min_registered_fraction=args.min_registered,
                        retrieval=RetrievalOptions(per_frame=args.loop_pairs)),  # fmt: skip
         split=SplitConfig(args.split, num_blocks=args.blocks, val_recordings=rec(args.val_recordings),

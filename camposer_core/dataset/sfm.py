@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -30,6 +31,8 @@ from .retrieval_pairs import RetrievalOptions, retrieval_pairs_from_database, wr
 __all__ = ["SfmOptions", "SfmResult", "run_sfm", "TooFewRegistered"]
 
 log = logging.getLogger(__name__)
+
+MAPPERS = ("incremental", "global")
 
 
 class TooFewRegistered(ValueError):
@@ -56,6 +59,11 @@ class SfmOptions:
     min_registered_fraction: float = 0.5
     num_threads: int = -1
     seed: int = 0
+    mapper: str = "incremental"
+
+    def __post_init__(self):
+        if self.mapper not in MAPPERS:
+            raise ValueError(f"unknown SfM mapper {self.mapper!r} (choose from {', '.join(MAPPERS)})")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +81,7 @@ class SfmResult:
     sequential_pairs: int
     loop_pairs: int
     other_models: list[dict]
+    stage_seconds: dict = field(default_factory=dict)  # features, matching, loop_pairs, mapping
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -121,7 +130,7 @@ def _matching_options(opts: SfmOptions):
     return m
 
 
-def _match(database: Path, work: Path, names: list[str], opts: SfmOptions) -> tuple[int, int]:
+def _match_sequential(database: Path, names: list[str], opts: SfmOptions) -> int:
     import pycolmap
 
     pairing = pycolmap.SequentialPairingOptions()
@@ -131,7 +140,12 @@ def _match(database: Path, work: Path, names: list[str], opts: SfmOptions) -> tu
     pycolmap.match_sequential(database, matching_options=_matching_options(opts), pairing_options=pairing,
                               device=pycolmap.Device.cpu)  # fmt: skip
     n = len(names)
-    seq = sum(min(opts.overlap, n - 1 - i) for i in range(n))
+    return sum(min(opts.overlap, n - 1 - i) for i in range(n))
+
+
+def _match_loops(database: Path, work: Path, names: list[str], opts: SfmOptions) -> int:
+    import pycolmap
+
     retr = opts.retrieval
     if retr.min_index_gap < opts.overlap:
         retr = RetrievalOptions(**{**asdict(retr), "min_index_gap": opts.overlap})
@@ -142,12 +156,14 @@ def _match(database: Path, work: Path, names: list[str], opts: SfmOptions) -> tu
         imported.match_list_path = path
         pycolmap.match_image_pairs(database, matching_options=_matching_options(opts), pairing_options=imported,
                                    device=pycolmap.Device.cpu)  # fmt: skip
-    return seq, len(pairs)
+    return len(pairs)
 
 
 def _map(database: Path, frames_dir: Path, models_dir: Path, opts: SfmOptions, fixed_camera: bool, on_image):
     import pycolmap
 
+    if opts.mapper == "global":
+        return _map_global(database, frames_dir, models_dir, opts, fixed_camera)
     p = pycolmap.IncrementalPipelineOptions()
     p.num_threads = opts.num_threads
     p.random_seed = opts.seed
@@ -163,6 +179,24 @@ def _map(database: Path, frames_dir: Path, models_dir: Path, opts: SfmOptions, f
         p.ba_refine_extra_params = False
         p.ba_refine_principal_point = False
     return pycolmap.incremental_mapping(database, frames_dir, models_dir, options=p, next_image_callback=on_image)
+
+
+def _map_global(database: Path, frames_dir: Path, models_dir: Path, opts: SfmOptions, fixed_camera: bool):
+    """GLOMAP-style global SfM (rotation averaging, then global positioning, then BA)."""
+    import pycolmap
+
+    g = pycolmap.GlobalPipelineOptions()
+    g.num_threads = opts.num_threads
+    g.random_seed = opts.seed
+    g.min_num_matches = opts.min_num_matches
+    g.multiple_models = True
+    g.mapper.global_positioning.use_gpu = False
+    g.mapper.bundle_adjustment.ceres.use_gpu = False
+    if fixed_camera:
+        g.mapper.bundle_adjustment.refine_focal_length = False
+        g.mapper.bundle_adjustment.refine_extra_params = False
+        g.mapper.bundle_adjustment.refine_principal_point = False
+    return pycolmap.global_mapping(database, frames_dir, models_dir, options=g)
 
 
 def run_sfm(
@@ -193,10 +227,19 @@ def run_sfm(
     if not log.isEnabledFor(logging.DEBUG):  # COLMAP's INFO log is thousands of lines
         pycolmap.logging.minloglevel = 2
     pycolmap.set_random_seed(options.seed) if hasattr(pycolmap, "set_random_seed") else None
+    seconds = {}
+    t0 = time.perf_counter()
     report("features", 0)
     _extract(database, frames_dir, image_names, options, camera)
+    seconds["features"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     report("matching", 0)
-    seq, loops = _match(database, work, image_names, options)
+    seq = _match_sequential(database, image_names, options)
+    seconds["matching"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    loops = _match_loops(database, work, image_names, options)
+    seconds["loop_pairs"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     report("mapping", 0)
     counter = {"n": 0}
 
@@ -205,6 +248,7 @@ def run_sfm(
         report("mapping", counter["n"])
 
     models = _map(database, frames_dir, work / "models", options, camera is not None, on_image)
+    seconds["mapping"] = time.perf_counter() - t0
     if not models:
         raise TooFewRegistered(
             f"{frames_dir}: SfM could not initialise a model from {len(image_names)} frames (no image pair "
@@ -230,6 +274,7 @@ def run_sfm(
         sequential_pairs=seq,
         loop_pairs=loops,
         other_models=others,
+        stage_seconds=seconds,
     )
     if result.registered < options.min_registered_fraction * result.total:
         extra = f"; {len(others)} other model(s) hold {[o['registered'] for o in others]} frames" if others else ""
