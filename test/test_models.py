@@ -184,3 +184,22 @@ def test_menet_shapes_and_chaining():
     cp, cq = chain_relative_poses(p[0], q[0], t, r)
     np.testing.assert_allclose(cp, p, atol=1e-9)
     assert np.all(geometry.rotation_error_deg(cq, q) < 1e-5)
+
+
+def test_grid_pooling_keeps_image_layout():
+    cfg = ModelConfig(kind="posenet", backbone="resnet18", head="linear", pool_grid=[2, 3], weights=None)
+    model = build_model(cfg).eval()
+    assert model.feature_dim == 512 * 6
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        f, f_mirror = model.features(x), model.features(x.flip(-1))
+    assert not torch.allclose(f, f_mirror, atol=1e-4)
+    # the grid cells (64x96 input -> 2x3 final map) average to the global-pool features
+    glob = build_model(ModelConfig(kind="posenet", backbone="resnet18", weights=None)).eval()
+    glob.backbone.load_state_dict(model.backbone.state_dict())
+    with torch.no_grad():
+        g = glob.features(x)
+    assert g.shape == (1, 512)
+    torch.testing.assert_close(f.view(512, 6).mean(1), g[0], atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="pool_grid"):
+        ModelConfig(pool_grid=[0, 3])

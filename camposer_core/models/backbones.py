@@ -76,8 +76,12 @@ def _spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-def build_backbone(name: str, weights: str | None = None) -> tuple[nn.Module, int, str]:
+def build_backbone(name: str, weights: str | None = None, pool_grid: tuple[int, int] | None = None) -> tuple[nn.Module, int, str]:
     """Build backbone ``name`` without its classifier.
+
+    ``pool_grid=(rows, cols)`` replaces the global average pool by an adaptive average pool to a
+    ``rows x cols`` grid (features ``rows * cols`` times longer): the head then sees WHERE in the
+    image things are, which a network trained from scratch otherwise has to encode in channels.
 
     Returns ``(module, feature_dim, weights_used)`` where ``weights_used`` is ``"imagenet"``,
     the local file path, or ``"random"``. See the module docstring for ``weights``."""
@@ -124,7 +128,16 @@ def build_backbone(name: str, weights: str | None = None) -> tuple[nn.Module, in
     if name == "googlenet":
         net.aux_logits = False
         net.aux1 = net.aux2 = None
-    return net, spec.feature_dim, used
+        if pool_grid is not None:
+            net.dropout = nn.Identity()  # googlenet applies dropout before its fc
+    dim = spec.feature_dim
+    if pool_grid is not None:
+        rows, cols = (int(v) for v in pool_grid)
+        if rows < 1 or cols < 1:
+            raise ValueError(f"pool_grid must be two positive integers, got {pool_grid}")
+        net.avgpool = nn.AdaptiveAvgPool2d((rows, cols))  # torchvision flattens after avgpool
+        dim *= rows * cols
+    return net, dim, used
 
 
 @torch.no_grad()

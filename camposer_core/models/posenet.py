@@ -44,6 +44,7 @@ class ModelConfig:
     hidden: int = 512
     dropout: float = 0.2
     weights: str | None = "imagenet"
+    pool_grid: list[int] | None = None  # e.g. [3, 4]: grid pooling instead of global (see backbones)
     menet_width: int = 32  # MeNet only: channels of the first conv layer
 
     def __post_init__(self):
@@ -53,6 +54,10 @@ class ModelConfig:
             self.head = "mapnet" if self.kind == "mapnet" else "linear"
         if self.head not in HEADS:
             raise ValueError(f"model.head must be one of {HEADS}, got {self.head!r}")
+        if self.pool_grid is not None:
+            if len(self.pool_grid) != 2 or min(int(v) for v in self.pool_grid) < 1:
+                raise ValueError(f"model.pool_grid must be [rows, cols] >= 1, got {self.pool_grid}")
+            self.pool_grid = [int(v) for v in self.pool_grid]
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
 
@@ -92,7 +97,9 @@ class PoseRegressor(nn.Module):
     def __init__(self, config: ModelConfig, pos_mean=(0.0, 0.0, 0.0), pos_scale: float = 1.0):
         super().__init__()
         self.config = config
-        self.backbone, self.feature_dim, self.weights_used = build_backbone(config.backbone, config.weights)
+        self.backbone, self.feature_dim, self.weights_used = build_backbone(
+            config.backbone, config.weights, config.pool_grid
+        )
         self.head = build_head(config.head, self.feature_dim, config.hidden, config.dropout)
         _init_head(self.head)
         self.register_buffer("pos_mean", torch.as_tensor(pos_mean, dtype=torch.float32).reshape(3).clone())
