@@ -182,10 +182,15 @@ def run_demo(cfg: DemoConfig) -> Path:
     stages = ["building", "dataset", "model", "evaluation", "replay"]
 
     def stage_cfg(name: str) -> DemoConfig:
-        # A stage whose input is being redone must be redone too.
-        earlier = stages[: stages.index(name)]
-        redo = cfg.force or any(not _stage_done(out / s) for s in earlier)
-        return replace(cfg, force=redo) if redo != cfg.force else cfg
+        # Like make: a stage is stale when an earlier stage finished after it did.
+        def finished(stage):
+            marker = out / stage / DONE_MARKER
+            return marker.stat().st_mtime_ns if marker.is_file() else None
+
+        mine = finished(name)
+        earlier = [finished(s) for s in stages[: stages.index(name)]]
+        stale = mine is not None and any(t is None or t > mine for t in earlier)
+        return replace(cfg, force=True) if stale and not cfg.force else cfg
 
     building = _building(stage_cfg("building"), out / "building")
     dataset = _dataset(stage_cfg("dataset"), building, out / "dataset")

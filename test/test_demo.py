@@ -1,0 +1,59 @@
+"""`camposer demo` on the small synthetic building: every stage runs, a second run resumes
+(skips what is done), and --force sets earlier outputs aside instead of deleting them."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from camposer_core.demo import DONE_MARKER
+
+pytestmark = pytest.mark.slow
+
+ARGS = ["--preset", "small", "--mapping", "groundtruth", "--epochs", "2", "--no-replay"]
+STAGES = ("building", "dataset", "model", "evaluation")
+
+
+def _demo(out, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "camposer_core.cli", "demo", "--out", str(out), *ARGS, *extra],
+        capture_output=True, text=True, timeout=600,
+    )
+
+
+def _skipped(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith("[demo]") and "already done" in line]
+
+
+def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
+    out = tmp_path / "demo"
+    first = _demo(out)
+    assert first.returncode == 0, first.stderr[-3000:]
+    for stage in STAGES:
+        assert (out / stage / DONE_MARKER).is_file(), stage
+    assert (out / "model" / "best.pt").is_file()
+    metrics = json.loads((out / "evaluation" / "metrics.json").read_text())
+    assert metrics["raw"]["count"] > 0 and metrics["snapped"] is not None
+    summary = (out / "SUMMARY.md").read_text()
+    assert "Held-out lap" in summary and "building/floorplan.png" in summary
+    assert "ROS 2 replay" not in summary  # --no-replay: nothing claimed about it
+
+    # A second run skips every finished stage and leaves their outputs untouched.
+    mtime = (out / "model" / "best.pt").stat().st_mtime_ns
+    second = _demo(out)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert len(_skipped(second.stdout)) == len(STAGES)
+    assert (out / "model" / "best.pt").stat().st_mtime_ns == mtime
+
+    # An interrupted training (model/ present, not marked done) is redone, and so is what
+    # depends on it; the unfinished folder is set aside, not deleted.
+    (out / "model" / DONE_MARKER).unlink()
+    third = _demo(out)
+    assert third.returncode == 0, third.stderr[-3000:]
+    skipped = " ".join(_skipped(third.stdout))
+    assert "building:" in skipped and "dataset (groundtruth):" in skipped
+    assert "model:" not in skipped and "evaluation" not in skipped
+    aside = [p.name for p in out.iterdir() if p.name.startswith("model.previous-")]
+    assert len(aside) == 1 and (out / aside[0] / "best.pt").is_file()
+    assert (out / "model" / DONE_MARKER).is_file()
