@@ -106,7 +106,7 @@ def train_one(args, dataset: Path, kind: str, backbone: str, seed: int, loss: st
 
     cfg = TrainConfig(
         model=ModelConfig(kind=kind, backbone=backbone, weights=None, hidden=256, dropout=0.2,
-                          pool_grid=args.pool_grid),
+                          pool_grid=args.pool_grid, norm=args.norm),
         loss=LossConfig(kind=loss, alpha=1.0, relative_weight=1.0),
         optim=OptimConfig(name="adam", lr=args.lr, schedule="cosine", weight_decay=1e-5),
         data=DataConfig(dataset=str(dataset), width=args.width, height=args.height, steps=3, skip=2),
@@ -141,6 +141,7 @@ def main(argv=None) -> int:
     ap.add_argument("--loss", default="l1", help="loss of the PoseNet-vs-MapNet table")
     ap.add_argument("--pool-grid", type=int, nargs=2, metavar=("ROWS", "COLS"),
                     help="grid pooling of the backbone features instead of global average pooling")
+    ap.add_argument("--norm", default="batch", choices=["batch", "group"], help="backbone normalisation layers")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epochs", type=int, default=240)
     ap.add_argument("--batch", type=int, default=32)

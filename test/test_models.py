@@ -203,3 +203,17 @@ def test_grid_pooling_keeps_image_layout():
     torch.testing.assert_close(f.view(512, 6).mean(1), g[0], atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="pool_grid"):
         ModelConfig(pool_grid=[0, 3])
+
+
+def test_group_norm_backbone_has_no_train_eval_gap():
+    model = build_model(ModelConfig(backbone="mobilenet_v3_small", norm="group", dropout=0.0, weights=None))
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    x = torch.randn(4, 3, 48, 64)
+    with torch.no_grad():
+        a = model.train()(x)
+        b = model.eval()(x)
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="needs weights: none"):
+        build_backbone("resnet18", "imagenet", norm="group")
+    with pytest.raises(ValueError, match="googlenet"):
+        build_backbone("googlenet", None, norm="group")

@@ -76,8 +76,23 @@ def _spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-def build_backbone(name: str, weights: str | None = None, pool_grid: tuple[int, int] | None = None) -> tuple[nn.Module, int, str]:
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with up to 16 groups (the largest of 16, 8, 4, 2, 1 dividing ``channels``)."""
+    groups = next(g for g in (16, 8, 4, 2, 1) if channels % g == 0)
+    return nn.GroupNorm(groups, channels)
+
+
+NORMS = ("batch", "group")
+
+
+def build_backbone(
+    name: str, weights: str | None = None, pool_grid: tuple[int, int] | None = None, norm: str = "batch"
+) -> tuple[nn.Module, int, str]:
     """Build backbone ``name`` without its classifier.
+
+    ``norm="group"`` builds the network with GroupNorm instead of BatchNorm (random init only;
+    not GoogLeNet): no running statistics, so training and eval mode compute the same function,
+    which helps small-batch training from scratch.
 
     ``pool_grid=(rows, cols)`` replaces the global average pool by an adaptive average pool to a
     ``rows x cols`` grid (features ``rows * cols`` times longer): the head then sees WHERE in the
@@ -88,6 +103,14 @@ def build_backbone(name: str, weights: str | None = None, pool_grid: tuple[int, 
     spec = _spec(name)
     kwargs = dict(spec.kwargs)
     used = "random"
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r} (choose from {NORMS})")
+    if norm == "group":
+        if name == "googlenet":
+            raise ValueError("norm 'group' is not available for googlenet")
+        if weights not in (None, "", "none", "random"):
+            raise ValueError("norm 'group' needs weights: none (pretrained weights are BatchNorm networks)")
+        kwargs["norm_layer"] = group_norm
     if weights in (None, "", "none", "random"):
         net = spec.builder(weights=None, **kwargs)
     elif weights == "imagenet":

@@ -45,6 +45,7 @@ class ModelConfig:
     dropout: float = 0.2
     weights: str | None = "imagenet"
     pool_grid: list[int] | None = None  # e.g. [3, 4]: grid pooling instead of global (see backbones)
+    norm: str = "batch"  # batch | group (GroupNorm, random init only; see backbones)
     menet_width: int = 32  # MeNet only: channels of the first conv layer
 
     def __post_init__(self):
@@ -98,7 +99,7 @@ class PoseRegressor(nn.Module):
         super().__init__()
         self.config = config
         self.backbone, self.feature_dim, self.weights_used = build_backbone(
-            config.backbone, config.weights, config.pool_grid
+            config.backbone, config.weights, config.pool_grid, config.norm
         )
         self.head = build_head(config.head, self.feature_dim, config.hidden, config.dropout)
         _init_head(self.head)
