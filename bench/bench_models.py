@@ -10,12 +10,14 @@ Prints the seed-style tables:
    rmse, learned (beta, gamma).
 3. The nearest-neighbour retrieval baseline (32x24 grey thumbnails) on both splits.
 
-All models: random init, fine-tuned end to end at --size (default 128x96), Adam, cosine schedule,
-colour jitter + small crops, best checkpoint by validation median position error; test errors
-through the :class:`~camposer_core.localizer.Localizer` on the dataset's images.
+All models: random init (GroupNorm, 2x3 pooling grid by default; ``--norm batch`` and
+``--pool-grid 1 1`` give the plain torchvision networks), trained end to end at 96x72 for 150
+epochs, batch 16 (MapNet: 5 tuples of 3 frames, the same images per step and per epoch), Adam,
+cosine schedule, colour jitter + small crops, best checkpoint by validation median position
+error; test errors through the :class:`~camposer_core.localizer.Localizer`.
 
     .venv/bin/python bench/bench_models.py                       # the full comparison (CPU hours)
-    .venv/bin/python bench/bench_models.py --backbones mobilenet_v3_small --epochs 120 --seeds 0 1
+    .venv/bin/python bench/bench_models.py --backbones mobilenet_v3_small --splits heldout --losses ''
 
 Datasets are cached under --work (default /tmp/camposer_bench_models).
 """
@@ -139,16 +141,16 @@ def main(argv=None) -> int:
     ap.add_argument("--splits", default="heldout,interleaved")
     ap.add_argument("--losses", default="mse,l1,smoothl1,rmse,learned", help="loss comparison ('' to skip)")
     ap.add_argument("--loss", default="l1", help="loss of the PoseNet-vs-MapNet table")
-    ap.add_argument("--pool-grid", type=int, nargs=2, metavar=("ROWS", "COLS"),
+    ap.add_argument("--pool-grid", type=int, nargs=2, metavar=("ROWS", "COLS"), default=[2, 3],
                     help="grid pooling of the backbone features instead of global average pooling")
-    ap.add_argument("--norm", default="batch", choices=["batch", "group"], help="backbone normalisation layers")
+    ap.add_argument("--norm", default="group", choices=["batch", "group"], help="backbone normalisation layers")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--epochs", type=int, default=240)
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=150)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--width", type=int, default=128)
-    ap.add_argument("--height", type=int, default=96)
-    ap.add_argument("--every", type=int, default=2, help="use every N-th walkthrough frame (10 fps source)")
+    ap.add_argument("--width", type=int, default=96)
+    ap.add_argument("--height", type=int, default=72)
+    ap.add_argument("--every", type=int, default=3, help="use every N-th walkthrough frame (10 fps source)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--results", type=Path, help="JSON-lines file to append results to")
