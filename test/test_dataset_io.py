@@ -187,3 +187,21 @@ def test_error_profile_tells_convention_offsets_from_folds():
     prof = error_profile(folded, gt)
     assert prof.folds() == [29] and prof.worst_steps[0] == 29
     assert "likely folds: f029.jpg->f030.jpg" in prof.report()
+
+
+def test_bag_of_words_retrieval_pairs_revisits_not_neighbours():
+    from camposer_core.dataset.retrieval_pairs import RetrievalOptions, _nearest_word, bag_of_words, select_pairs
+
+    rng = np.random.default_rng(0)
+    x, c = rng.normal(size=(500, 16)).astype(np.float32), rng.normal(size=(40, 16)).astype(np.float32)
+    brute = np.argmin(((x[:, None, :] - c[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_array_equal(_nearest_word(x, c, chunk=128), brute)
+    # 30 "places", visited twice (frames i and i + 30): each visit sees the place's own descriptors + noise
+    places = [rng.integers(0, 255, (300, 128)).astype(np.float32) for _ in range(30)]
+    desc = [p + rng.normal(0, 3, p.shape) for p in places + places]
+    opts = RetrievalOptions(per_frame=1, min_index_gap=5, vocabulary_size=64, words_per_image=200)
+    v = bag_of_words(desc, opts)
+    assert v.shape == (60, 64) and np.allclose(np.linalg.norm(v, axis=1), 1)
+    pairs = select_pairs(v, opts)
+    assert all(j - i > 5 for i, j in pairs)
+    assert sum(j - i == 30 for i, j in pairs) >= 27  # revisits found

@@ -102,6 +102,8 @@ class BuildResult:
             s = self.sfm
             lines.append(f"SfM: {s['registered']}/{s['total']} frames registered in the largest model, "
                          f"{s['num_points']} points, mean reprojection error {s['mean_reprojection_error_px']:.3f} px")  # fmt: skip
+            if s.get("stage_seconds"):
+                lines.append("  SfM seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in s["stage_seconds"].items()))
             for o in s.get("other_models", []):
                 lines.append(f"  other model {o['model']}: {o['registered']} frames ({o['first_frame']} … {o['last_frame']}), not used")
         if self.alignment:

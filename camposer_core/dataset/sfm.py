@@ -7,7 +7,11 @@ Choices for walkthrough video:
   ``overlap`` frames. COLMAP's default ``quadratic_overlap=True`` also pairs frames 2^k apart,
   which on a long walk pairs far frames that look alike (repeated doors) and can corrupt the model.
 * **Loop closure** from :mod:`.retrieval_pairs` (bag of SIFT words computed here; COLMAP's
-  vocabulary tree would be downloaded at run time), fed as imported pairs.
+  vocabulary tree would be downloaded at run time), fed as imported pairs and verified with a
+  stricter ``loop_min_inliers`` (30, COLMAP's default is 15): repeated textures give wrong pairs
+  that pass with 15–25 inliers. On the default synthetic building, 23 of 1456 verified loop
+  pairs joined views 10–20 m apart looking opposite ways, all with at most 25 inliers, while
+  94 % of the plausible ones have at least 30.
 * **Initial pair**: ``init_min_tri_angle`` lowered from COLMAP's 16° to 4°: on forward motion
   with small inter-frame baselines no pair reaches 16° and mapping would never start.
 * **Intrinsics**: one shared camera (``SIMPLE_RADIAL``) estimated by bundle adjustment by
@@ -53,6 +57,7 @@ class SfmOptions:
     init_min_num_inliers: int = 30
     abs_pose_min_num_inliers: int = 15
     min_num_matches: int = 15
+    loop_min_inliers: int = 30
     retrieval: RetrievalOptions = field(default_factory=RetrievalOptions)
     shared_intrinsics: bool = True
     camera_model: str = "SIMPLE_RADIAL"
@@ -154,8 +159,10 @@ def _match_loops(database: Path, work: Path, names: list[str], opts: SfmOptions)
         path = write_pairs(pairs, work / "loop_pairs.txt")
         imported = pycolmap.ImportedPairingOptions()
         imported.match_list_path = path
+        verification = pycolmap.TwoViewGeometryOptions()
+        verification.min_num_inliers = opts.loop_min_inliers
         pycolmap.match_image_pairs(database, matching_options=_matching_options(opts), pairing_options=imported,
-                                   device=pycolmap.Device.cpu)  # fmt: skip
+                                   verification_options=verification, device=pycolmap.Device.cpu)  # fmt: skip
     return len(pairs)
 
 
