@@ -16,9 +16,12 @@ truth) and prints:
   constant rotation offset (convention bug), errors growing along the walk (drift) or jumping
   between consecutive frames (folds).
 
-The default building at 5 fps is ~1000 frames at 640x480: SfM takes a long time on 2 shared
-cores (minutes to tens of minutes). ``--preset small`` runs in about a minute.
-Exit code 1 when a bar is missed.
+The bars are for the default building at 5 fps (~600 frames at 640x480; SfM takes ~25 min on
+2 shared cores, most of it incremental mapping). ``--preset small`` (160x120, 3 fps, ~1 min) is
+a smoke test that cannot meet the rotation bar: one pixel is 0.5 deg there, and even bundle
+adjustment started AT the ground truth (known intrinsics, the same matches) settles 0.7 deg
+(median) away from it; its corners (up to 20 deg between consecutive frames) are also where
+the model folds. Exit code 1 when a bar is missed.
 """
 
 from __future__ import annotations

@@ -183,6 +183,16 @@ def test_known_camera_is_kept_fixed_and_in_opencv_convention(room, tmp_path):
     assert prof.camera_offset_deg < 1.0  # camera axes right
 
 
+def test_global_mapper_reconstructs_the_room(room, tmp_path):
+    res = build_dataset(_cfg(room, tmp_path / "glob", sfm=SfmOptions(num_threads=2, mapper="global")))
+    s, g = res.sfm, res.groundtruth_comparison
+    assert s["registered"] >= 36 and s["mean_reprojection_error_px"] < 1.0
+    assert g["sim3"]["rmse_m"] < 0.01 * g["path_length_m"] and g["sim3"]["rotation_median_deg"] < 3.0
+    assert set(s["stage_seconds"]) == {"features", "matching", "loop_pairs", "mapping"}
+    with pytest.raises(ValueError, match="unknown SfM mapper"):
+        SfmOptions(mapper="hierarchical")
+
+
 def test_resume_skips_finished_stages_and_force_rules(sfm_build, room):
     result, out = sfm_build
     again = build_dataset(_cfg(room, out))
