@@ -11,9 +11,12 @@ Choices for walkthrough video:
   stricter ``loop_min_inliers`` (30, COLMAP's default is 15): repeated textures give wrong pairs
   that pass with 15–25 inliers. On the default synthetic building, 23 of 1456 verified loop
   pairs joined views 10–20 m apart looking opposite ways, all with at most 25 inliers, while
-  94 % of the plausible ones have at least 30.
+  96 % of the plausible ones have at least 30.
 * **Initial pair**: ``init_min_tri_angle`` lowered from COLMAP's 16° to 4°: on forward motion
   with small inter-frame baselines no pair reaches 16° and mapping would never start.
+* **Mapper**: COLMAP's incremental mapper by default (on the default synthetic building at
+  5 fps: 599/599 frames, ATE 0.004 % of the path, median rotation error 0.05 deg);
+  ``mapper="global"`` runs pycolmap's global (GLOMAP) pipeline instead.
 * **Intrinsics**: one shared camera (``SIMPLE_RADIAL``) estimated by bundle adjustment by
   default; with a known camera (``camera.yaml``) its intrinsics are fixed.
 
