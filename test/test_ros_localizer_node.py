@@ -126,7 +126,10 @@ def test_bad_messages_are_logged_and_skipped(tiny_checkpoint, test_images, ros_e
 
     core = Localizer.from_checkpoint(tiny_checkpoint)
     img = test_images[0]
-    with NodeProcess("localizer_node", {"model_path": str(tiny_checkpoint)}, env=ros_env,
+    # Reliable image QoS and one bad message at a time: the node keeps only the newest frame,
+    # so two messages sent back to back may legitimately replace each other before inference.
+    params = {"model_path": str(tiny_checkpoint), "image_qos": "reliable"}
+    with NodeProcess("localizer_node", params, env=ros_env,
                      log_path=tmp_path / "node.log") as proc, RosSession("test_client") as ros:
         col = Collector(ros)
         pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
@@ -134,11 +137,11 @@ def test_bad_messages_are_logged_and_skipped(tiny_checkpoint, test_images, ros_e
         bad = conv.numpy_to_image(img, "rgb8", conv.ns_to_stamp(1), "cam")
         bad.encoding = "yuv422_weird"
         pub.publish(bad)
+        ros.spin_until(lambda: "yuv422_weird" in proc.log(), 20, "the bad-encoding log line", watch=proc)
         short = conv.numpy_to_image(img, "rgb8", conv.ns_to_stamp(2), "cam")
         short.data = bytes(short.data)[:-10]
         pub.publish(short)
-        ros.spin_until(lambda: "yuv422_weird" in proc.log() and "expected step*height" in proc.log(), 20,
-                       "the bad-message log lines", watch=proc)
+        ros.spin_until(lambda: "expected step*height" in proc.log(), 20, "the short-data log line", watch=proc)
         good = conv.numpy_to_image(img, "rgb8", conv.ns_to_stamp(3_000_000_000), "cam")
         _publish(ros, pub, good, 3_000_000_000, col, proc)
         assert proc.alive()
@@ -159,7 +162,7 @@ def test_compressed_input_and_corrupt_jpeg(tiny_checkpoint, test_images, ros_env
     core = Localizer.from_checkpoint(tiny_checkpoint)
     img = test_images[1]
     params = {"model_path": str(tiny_checkpoint), "image_transport": "compressed",
-              "image_topic": "/camera/image_raw/compressed"}
+              "image_topic": "/camera/image_raw/compressed", "image_qos": "reliable"}
     with NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc, \
             RosSession("test_client") as ros:
         col = Collector(ros)
