@@ -157,15 +157,9 @@ class PinholeCamera:
 
 def load_camera_yaml(path) -> PinholeCamera:
     """Read a ``camera.yaml`` (CameraInfo layout). Raises ``ValueError`` naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"camera file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping with camera_matrix, image_width, ...")
+    from .yamlfile import load_yaml_mapping
+
+    data = load_yaml_mapping(path, "camera file", "a mapping with camera_matrix, image_width, ...")
     return PinholeCamera.from_dict(data, source=str(path))
 
 

@@ -185,13 +185,9 @@ _NESTED = {
 
 def load_config(path) -> TrainConfig:
     """Read a training YAML. Errors name the file and the bad key/value."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training config not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: invalid YAML ({exc})") from exc
+    from ..yamlfile import load_yaml_mapping
+
+    data = load_yaml_mapping(path, "training config", "a mapping of config sections", empty_ok=True)
     return TrainConfig.from_dict(data, source=str(path))
 
 

@@ -210,15 +210,10 @@ class WalkableMap:
     def load(cls, yaml_path, frame_id: str | None = None) -> "WalkableMap":
         """Read a nav2 map_server YAML and its image. Raises ``ValueError`` naming the file
         and the problem for malformed maps, ``FileNotFoundError`` for missing files."""
+        from ..yamlfile import load_yaml_mapping
+
         yaml_path = Path(yaml_path)
-        if not yaml_path.is_file():
-            raise FileNotFoundError(f"map YAML not found: {yaml_path}")
-        try:
-            meta = yaml.safe_load(yaml_path.read_text())
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{yaml_path}: invalid YAML ({exc})") from exc
-        if not isinstance(meta, dict):
-            raise ValueError(f"{yaml_path}: expected a mapping with image, resolution, origin")
+        meta = load_yaml_mapping(yaml_path, "map YAML", "a mapping with image, resolution, origin")
         for key in ("image", "resolution", "origin"):
             if key not in meta:
                 raise ValueError(f"{yaml_path}: missing required key {key!r}")
