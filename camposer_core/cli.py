@@ -17,6 +17,14 @@ from . import __version__
 
 # Modules providing ``register(subparsers)``, in the order their commands appear in --help.
 COMMAND_MODULES: list[str] = [
+    "camposer_core.synthetic.cli",  # synth
+    "camposer_core.dataset.cli",  # build-dataset, dataset info
+    "camposer_core.walkable.cli",  # map from-trajectory|from-image|show
+    "camposer_core.training.cli",  # train, export
+    "camposer_core.evaluation.cli",  # evaluate
+    "camposer_core.bags.cli",  # bag write|eval
+    "camposer_core.demo",  # demo
+] = [
     "camposer_core.synthetic.cli",
     "camposer_core.bags.cli",
     "camposer_core.walkable.cli",
