@@ -24,14 +24,6 @@ COMMAND_MODULES: list[str] = [
     "camposer_core.evaluation.cli",  # evaluate
     "camposer_core.bags.cli",  # bag write|eval
     "camposer_core.demo",  # demo
-] = [
-    "camposer_core.synthetic.cli",
-    "camposer_core.bags.cli",
-    "camposer_core.walkable.cli",
-    "camposer_core.evaluation.cli",
-    "camposer_core.dataset.cli",
-    "camposer_core.training.cli",
-    "camposer_core.demo",
 ]
 
 
