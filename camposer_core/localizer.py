@@ -18,10 +18,16 @@ The covariance is the diagonal 6x6 (x, y, z [m^2], roll, pitch, yaw [rad^2] abou
 frame's axes) built from the model's validation errors stored in the checkpoint (see
 :class:`camposer_core.training.checkpoint.ErrorStats`); checkpoints without validation
 statistics report 1 m and 10 deg standard deviations.
+
+Speed: with ``optimize=True`` (the default) the network is traced and frozen with TorchScript
+(batch norm folded into convolutions, ~30 % faster on CPU) once per batch size; the frozen graph
+is used only if it reproduces the eager output on the tracing input, otherwise the Localizer
+stays eager.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,9 +36,22 @@ from typing import Protocol, Sequence
 import numpy as np
 import torch
 
-from .models.transform import InputTransform, resize_rgb, to_rgb
+from .models.transform import InputTransform, images_to_tensor, resize_rgb, to_rgb
 
 __all__ = ["PoseEstimate", "Localizer", "Refiner"]
+
+log = logging.getLogger(__name__)
+
+
+class _MetricOutput(torch.nn.Module):
+    """``model.predict_metric`` as ``forward`` (what TorchScript traces)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.predict_metric(x)
 
 
 @dataclass
@@ -70,6 +89,7 @@ class Localizer:
         snap_margin_m: float = 0.0,
         refiners: Sequence[Refiner] = (),
         source: str = "model",
+        optimize: bool = True,
     ):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -86,11 +106,40 @@ class Localizer:
         self.snap_margin_m = float(snap_margin_m)
         self.refiners = list(refiners)
         self.source = source
-        self._mean, self._std = transform.mean_std_tensors(self.device)
+        self.optimize = bool(optimize)
+        self._frozen: dict[int, torch.jit.ScriptModule | None] = {}  # batch size -> graph (None = eager)
+
+    def _network(self, x: torch.Tensor):
+        """The callable that maps a normalised batch to ``(B, 7)`` metric poses."""
+        if not self.optimize:
+            return self.model.predict_metric
+        b = int(x.shape[0])
+        if b not in self._frozen:
+            self._frozen[b] = self._freeze(x)
+        frozen = self._frozen[b]
+        return self.model.predict_metric if frozen is None else frozen
+
+    def _freeze(self, x: torch.Tensor):
+        import warnings
+
+        try:
+            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                example = x.clone()
+                graph = torch.jit.freeze(torch.jit.trace(_MetricOutput(self.model).eval(), example))
+                same = torch.allclose(graph(example), self.model.predict_metric(example), atol=1e-4, rtol=1e-4)
+        except Exception as exc:  # tracing is an optimisation only
+            log.info("%s: TorchScript freezing failed (%s); running eagerly", self.source, exc)
+            return None
+        if not same:
+            log.info("%s: the frozen graph differs from eager output; running eagerly", self.source)
+            return None
+        return graph
 
     @classmethod
     def from_checkpoint(
-        cls, path, device="cpu", walkable_map=None, snap_margin_m: float = 0.0, refiners: Sequence[Refiner] = ()
+        cls, path, device="cpu", walkable_map=None, snap_margin_m: float = 0.0, refiners: Sequence[Refiner] = (),
+        optimize: bool = True,
     ) -> "Localizer":
         """Load a checkpoint written by ``camposer train``. ``walkable_map`` is a
         :class:`~camposer_core.walkable.WalkableMap` or the path of its YAML file."""
@@ -110,6 +159,7 @@ class Localizer:
             snap_margin_m=snap_margin_m,
             refiners=refiners,
             source=str(path),
+            optimize=optimize,
         )
 
     # ------------------------------------------------------------------ inference
@@ -129,9 +179,8 @@ class Localizer:
         for i, im in enumerate(rgb):
             batch[i] = resize_rgb(im, tr.width, tr.height)
         with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-            x = (x - self._mean) / self._std
-            out = self.model.predict_metric(x).double().cpu().numpy()
+            x = images_to_tensor(batch, self.transform, self.device)
+            out = self._network(x)(x).double().cpu().numpy()
         if not np.all(np.isfinite(out)):
             raise RuntimeError(f"{self.source}: the network produced NaN/inf outputs (corrupt weights?)")
         positions, quats = out[:, :3], out[:, 3:]

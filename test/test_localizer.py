@@ -176,3 +176,17 @@ def test_menet_checkpoint_is_rejected(tmp_path, tiny_pose_dataset):
     r = train(tiny_config(tiny_pose_dataset, kind="menet", epochs=1, max_steps=1), tmp_path / "menet")
     with pytest.raises(ValueError, match="MeNet"):
         Localizer.from_checkpoint(r.best_checkpoint)
+
+
+def test_frozen_graph_matches_eager(tiny_checkpoint, tiny_pose_dataset):
+    ds = DatasetFolder.open(tiny_pose_dataset)
+    images = [ds.load_image(f) for f in ds.poses("test").frames[:3]]
+    fast = Localizer.from_checkpoint(tiny_checkpoint, optimize=True)
+    eager = Localizer.from_checkpoint(tiny_checkpoint, optimize=False)
+    for batch in (images[:1], images):
+        for a, b in zip(fast.localize_batch(batch), eager.localize_batch(batch)):
+            np.testing.assert_allclose(a.position, b.position, atol=1e-5)
+            np.testing.assert_allclose(a.quaternion, b.quaternion, atol=1e-5)
+    # one frozen graph per batch size, used instead of the eager model
+    assert set(fast._frozen) == {1, 3} and all(g is not None for g in fast._frozen.values())
+    assert eager._frozen == {}

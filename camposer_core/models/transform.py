@@ -109,6 +109,7 @@ def resize_rgb(image: np.ndarray, width: int, height: int) -> np.ndarray:
 def images_to_tensor(batch_uint8: np.ndarray | torch.Tensor, transform: InputTransform, device="cpu") -> torch.Tensor:
     """``(B, H, W, 3)`` uint8 (numpy or tensor) → normalised ``(B, 3, H, W)`` float32 tensor."""
     t = torch.as_tensor(batch_uint8, device=device)
-    t = t.permute(0, 3, 1, 2).float().div_(255.0)
+    # contiguous NCHW: a permuted (channels-last strided) input makes CPU convs ~1.6x slower
+    t = t.permute(0, 3, 1, 2).contiguous().float().div_(255.0)
     mean, std = transform.mean_std_tensors(t.device)
     return (t - mean) / std
