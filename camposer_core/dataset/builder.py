@@ -22,7 +22,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -342,6 +342,11 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         gt, _ = attach_poses(names, ts, gt_raw, sources=[table.sources[table.frames.index(n)] for n in names])
     alignment = _align(cfg, sfm_traj, None if points is None else points[0], imported, gt)
     map_traj = apply_alignment(sfm_traj, alignment)
+    if gt is not None and map_traj.recordings is None and gt.recordings is not None:
+        # SfM knows nothing of recordings: take each frame's (e.g. its lap) from the ground truth,
+        # so that `--split recording` can hold out a lap of an SfM-labelled walk.
+        rec = dict(zip(gt.frames, gt.recordings))
+        map_traj = replace(map_traj, recordings=[rec.get(f, "unknown") for f in map_traj.frames])
     if points is not None:
         points = (alignment.transform.apply(points[0]), points[1])
     for w in alignment.warnings:
