@@ -140,18 +140,13 @@ def _model(cfg: DemoConfig, dataset, folder: Path) -> Path:
 
 
 def _evaluation(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path):
-    from .evaluation import evaluate_predictions, write_report
-    from .evaluation.cli import predict_split
-    from .localizer import Localizer
+    from .evaluation.cli import evaluate_checkpoint
     from .walkable import WalkableMap
 
     if _prepare(folder, cfg.force, "evaluation (held-out lap)"):
         walkable = WalkableMap.load(dataset.walkable_map_path) if dataset.walkable_map_path else None
-        loc = Localizer.from_checkpoint(checkpoint)
-        pred = predict_split(loc, dataset, "test")
-        report = evaluate_predictions(pred, dataset.poses("test"), walkable, label="demo model on the held-out lap")
-        metrics = checkpoint.parent / "metrics.csv"
-        write_report(report, folder, loss_history_csv=metrics if metrics.is_file() else None, overwrite=True)
+        report = evaluate_checkpoint(checkpoint, dataset, "test", folder, walkable,
+                                     label="demo model on the held-out lap", overwrite=True)
         print(report.table())
         _mark_done(folder, {"label": "held-out lap"})
     return json.loads((folder / "metrics.json").read_text())

@@ -55,12 +55,32 @@ def predict_split(localizer, dataset, split: str, batch: int = 32, progress: boo
     return Trajectory(traj.frames, traj.timestamps, pos, quat, traj.recordings)
 
 
+def evaluate_checkpoint(checkpoint, dataset, split: str, out, walkable_map=None, snap_margin_m: float = 0.0,
+                        metrics_csv=None, device: str = "cpu", batch: int = 32, progress: bool = True,
+                        label: str | None = None, overwrite: bool = False):
+    """Localize every frame of ``split`` of ``dataset`` (a DatasetFolder) with ``checkpoint``,
+    evaluate raw and snapped errors and write the report into ``out``. ``metrics_csv`` (loss
+    curves) defaults to the ``metrics.csv`` next to the checkpoint, when there is one.
+    Returns the :class:`EvaluationReport`."""
+    from ..localizer import Localizer
+    from .report import evaluate_predictions, write_report
+
+    checkpoint = Path(checkpoint)
+    if metrics_csv is None and (checkpoint.parent / "metrics.csv").is_file():
+        metrics_csv = checkpoint.parent / "metrics.csv"
+    loc = Localizer.from_checkpoint(checkpoint, device=device)
+    pred = predict_split(loc, dataset, split, batch, progress=progress)
+    label = label or f"{checkpoint.name} on {dataset.root.name}/{split}"
+    report = evaluate_predictions(pred, dataset.poses(split), walkable_map, snap_margin_m=snap_margin_m, label=label)
+    write_report(report, out, loss_history_csv=metrics_csv, overwrite=overwrite)
+    return report
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..cli import UserError
     from ..dataset.folder import DatasetFolder
-    from ..localizer import Localizer
     from ..walkable import WalkableMap
-    from .report import REPORT_FILES, evaluate_predictions, write_report
+    from .report import REPORT_FILES
 
     if not args.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
@@ -77,16 +97,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     walkable = WalkableMap.load(map_path) if map_path else None
     if walkable is not None and walkable.frame_id != ds.map_frame:
         log.warning("map frame %r of %s differs from the dataset's %r", walkable.frame_id, map_path, ds.map_frame)
-    metrics = args.metrics
-    if metrics is None and (args.checkpoint.parent / "metrics.csv").is_file():
-        metrics = args.checkpoint.parent / "metrics.csv"
-
-    loc = Localizer.from_checkpoint(args.checkpoint, device=args.device)
-    pred = predict_split(loc, ds, args.split, args.batch, progress=not args.verbose)
-    label = f"{args.checkpoint.name} on {ds.root.name}/{args.split}"
-    report = evaluate_predictions(pred, gt, walkable, snap_margin_m=args.snap_margin, label=label)
-    write_report(report, out, loss_history_csv=metrics, overwrite=args.force)
-    print(label)
+    report = evaluate_checkpoint(args.checkpoint, ds, args.split, out, walkable, snap_margin_m=args.snap_margin,
+                                 metrics_csv=args.metrics, device=args.device, batch=args.batch,
+                                 progress=not args.verbose, overwrite=args.force)
+    print(report.label)
     print(report.table())
     print(f"report written to {out}")
     return 0
