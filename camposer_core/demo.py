@@ -87,7 +87,6 @@ def _dataset(cfg: DemoConfig, building, folder: Path):
     from .dataset.builder import BuildConfig, build_dataset
     from .dataset.frames import FrameOptions
     from .dataset.splits import SplitConfig
-    from .walkable import WalkableMap
 
     if _prepare(folder, cfg.force, f"dataset ({cfg.mapping})"):
         from .dataset.cli import progress_bars
@@ -102,6 +101,7 @@ def _dataset(cfg: DemoConfig, building, folder: Path):
             poses=building.groundtruth if cfg.mapping == "groundtruth" else None,
             groundtruth=building.groundtruth,
             align="groundtruth",
+            walkable_map=building.walkable_yaml,  # the building's floor plan is known
             force=True,  # the folder was set aside above; nothing of the user's is in it
         )
         try:
@@ -110,10 +110,6 @@ def _dataset(cfg: DemoConfig, building, folder: Path):
             for bar in bars.values():
                 bar.close()
         print(result.summary())
-        ds = result.dataset
-        if ds.walkable_map_path is None:
-            # The building's floor plan is known: ship it with the dataset for snapping.
-            WalkableMap.load(building.walkable_yaml).save(folder / "walkable.yaml")
         _mark_done(folder, {"sfm": result.sfm, "groundtruth_comparison": result.groundtruth_comparison})
     return DatasetFolder.open(folder)
 

@@ -185,14 +185,9 @@ def build_small_dataset(synth, out, split: str = "interleaved"):
         split=SplitConfig(split),
         camera_yaml=cam,
         poses=gt,
+        walkable_map=synth.walkable_yaml,
     )
-    root = build_dataset(cfg).dataset.root
-    walkable = getattr(synth, "walkable_yaml", None)
-    if walkable is not None and Path(walkable).is_file():
-        from camposer_core.walkable import WalkableMap
-
-        WalkableMap.load(walkable).save(root / "walkable.yaml")
-    return root
+    return build_dataset(cfg).dataset.root
 
 
 @pytest.fixture(scope="session")

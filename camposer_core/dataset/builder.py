@@ -68,6 +68,7 @@ class BuildConfig:
     camera_height: float | None = None
     align: str = "auto"
     map_frame: str = "map"
+    walkable_map: Path | None = None  # nav2 map YAML in the map frame, copied in as walkable.yaml
     force: bool = False
 
     def __post_init__(self):
@@ -273,7 +274,8 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
     fp_poses = _fingerprint(fp_frames, _file_id(cfg.poses), cfg.poses_format, _file_id(cfg.camera_yaml),
                             None if cfg.poses else sfm_opts.as_dict())  # fmt: skip
     fp_write = _fingerprint(fp_poses, _file_id(cfg.groundtruth), _file_id(cfg.control_points), cfg.scale_distance,
-                            cfg.camera_height, cfg.align, cfg.split.as_dict(), cfg.map_frame)  # fmt: skip
+                            cfg.camera_height, cfg.align, cfg.split.as_dict(), cfg.map_frame,
+                            _file_id(cfg.walkable_map))  # fmt: skip
     finished = (out / MANIFEST).exists()
     if finished and not cfg.force:
         prev = state.done("write", fp_write)
@@ -375,6 +377,10 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
     state.path.write_text(json.dumps(state.data, indent=2, default=str))
     result.dataset = write_dataset(out, work / "frames", map_traj, camera, cfg.split, points, manifest,
                                    force=True, map_frame=cfg.map_frame)  # fmt: skip
+    if cfg.walkable_map is not None:
+        from ..walkable import WalkableMap
+
+        WalkableMap.load(cfg.walkable_map).save(out / "walkable.yaml")
     result.stage_seconds["write"] = time.perf_counter() - t0
     state.finish("write", fp_write, {"frames": result.frames, "sfm": result.sfm, "alignment": result.alignment,
                                      "groundtruth_comparison": result.groundtruth_comparison},

@@ -46,6 +46,8 @@ def register(subparsers) -> None:
     g.add_argument("--camera-height", type=float, default=None, help="metric scale from the camera's height above the floor (m)")
     g.add_argument("--groundtruth", type=Path, default=None, help="ground-truth poses of the walk: compare with them (and align to them with --align auto/groundtruth)")
     g.add_argument("--map-frame", default="map", help="frame id of the map (default map)")
+    g.add_argument("--walkable-map", type=Path, default=None,
+                   help="walkable map (nav2 map YAML, map frame) to ship with the dataset as walkable.yaml")
     g = p.add_argument_group("splits")
     g.add_argument("--split", default="interleaved", choices=["interleaved", "blocks", "recording"])
     g.add_argument("--blocks", type=int, default=5, help="number of blocks for --split blocks")
@@ -120,6 +122,7 @@ def _config(args):
         camera_height=args.camera_height,
         align=args.align,
         map_frame=args.map_frame,
+        walkable_map=args.walkable_map,
         force=args.force,
     )
 
