@@ -83,7 +83,8 @@ def render_room_walk(out, n=40, w=160, h=120, arc=1.5 * np.pi):
             ts.append(i / 10)
             P.append(pos)
             Q.append(quat_from_matrix(R))
-    Trajectory(frames, np.array(ts), np.array(P), np.array(Q)).save_csv(out / "groundtruth.csv")
+    laps = ["lap0" if i < n // 2 else "lap1" for i in range(n)]  # two "recordings" of the walk
+    Trajectory(frames, np.array(ts), np.array(P), np.array(Q), recordings=laps).save_csv(out / "groundtruth.csv")
     save_camera_yaml(cam, out / "camera.yaml")
     return out
 
@@ -120,6 +121,17 @@ def test_sfm_registers_most_frames_and_matches_groundtruth(sfm_build):
     assert m["sfm"]["registered"] == s["registered"]
     assert (out / "points3D.ply").is_file()
     assert sum(m["split"]["counts"].values()) == s["registered"]
+    # SfM knows no recordings: each frame takes its lap from the ground truth (by timestamp), so a
+    # recording split can hold out a lap of an SfM-labelled walk.
+    from camposer_core.dataset.folder import DatasetFolder
+
+    folder = DatasetFolder.open(out)
+    trajs = [folder.poses(n) for n in ("train", "val", "test")]
+    recs = [r for t in trajs for r in (t.recordings or [])]
+    assert len(recs) == s["registered"] and set(recs) == {"lap0", "lap1"}
+    for t in trajs:  # frame k of the 10 fps walk belongs to lap0 iff k < 20
+        for ts_, r in zip(t.timestamps, t.recordings):
+            assert r == ("lap0" if round(ts_ * 10) < 20 else "lap1")
 
 
 def _reprojection_through_camposer(model_dir, timestamps=None):
