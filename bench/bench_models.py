@@ -109,7 +109,7 @@ def train_one(args, dataset: Path, kind: str, backbone: str, seed: int, loss: st
     cfg = TrainConfig(
         model=ModelConfig(kind=kind, backbone=backbone, weights=None, hidden=256, dropout=0.2,
                           pool_grid=args.pool_grid, norm=args.norm),
-        loss=LossConfig(kind=loss, alpha=1.0, relative_weight=1.0),
+        loss=LossConfig(kind=loss, alpha=args.alpha, relative_weight=1.0),
         optim=OptimConfig(name="adam", lr=args.lr, schedule="cosine", weight_decay=1e-5),
         data=DataConfig(dataset=str(dataset), width=args.width, height=args.height, steps=3, skip=2),
         augment=AugmentConfig(enabled=True, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02, crop_scale=0.9),
@@ -133,6 +133,19 @@ def train_one(args, dataset: Path, kind: str, backbone: str, seed: int, loss: st
     return row
 
 
+def _key(row: dict) -> tuple:
+    """What identifies a training run in the results file (reused instead of retrained)."""
+    return (row["dataset"], row["kind"], row["backbone"], row["loss"], row["seed"], row.get("epochs"), row.get("lr"),
+            row.get("alpha", 1.0),
+            row.get("norm"), tuple(row.get("pool_grid") or ()))
+
+
+def _load_rows(path: Path | None) -> list[dict]:
+    if path is None or not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/camposer_bench_models"))
@@ -148,12 +161,16 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--alpha", type=float, default=1.0, help="quaternion weight of the fixed losses")
     ap.add_argument("--width", type=int, default=96)
     ap.add_argument("--height", type=int, default=72)
     ap.add_argument("--every", type=int, default=3, help="use every N-th walkthrough frame (10 fps source)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--progress", action="store_true")
-    ap.add_argument("--results", type=Path, help="JSON-lines file to append results to")
+    ap.add_argument("--results", type=Path,
+                    help="JSON-lines results file: runs already in it (same dataset, model, loss, seed, epochs, lr) "
+                         "are reused, new ones appended -- so the comparison can be resumed or split over processes")
+    ap.add_argument("--tables-only", action="store_true", help="train nothing; print the tables from --results")
     args = ap.parse_args(argv)
 
     t0 = time.time()
@@ -162,54 +179,56 @@ def main(argv=None) -> int:
     for name, p in data.items():
         f = DatasetFolder.open(p)
         print(f"dataset {name}: {p}  train {len(f.poses('train'))} val {len(f.poses('val'))} test {len(f.poses('test'))}")
-    rows = []
+    done = {_key(r): r for r in _load_rows(args.results)}
+    rows: list[dict] = []
     runs = args.work / "runs"
+    settings = {"epochs": args.epochs, "lr": args.lr, "alpha": args.alpha, "norm": args.norm, "pool_grid": list(args.pool_grid)}
 
-    def record(row):
-        rows.append(row)
-        if args.results:
-            with args.results.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+    def run(split: str, kind: str, backbone: str, seed: int, loss: str, table: str | None = None) -> None:
+        want = {"dataset": data[split].name, "kind": kind, "backbone": backbone, "loss": loss, "seed": seed} | settings
+        row = done.get(_key(want))
+        if row is None and not args.tables_only:
+            out = runs / f"{data[split].name}_{kind}_{backbone}_{loss}_s{seed}_e{args.epochs}_a{args.alpha:g}"
+            row = train_one(args, data[split], kind, backbone, seed, loss, out) | settings
+            done[_key(row)] = row
+            if args.results:
+                with args.results.open("a") as fh:
+                    fh.write(json.dumps(row) + "\n")
+        if row is not None:
+            rows.append(row | ({"table": table} if table else {}))
 
     base = {}
-    for split in args.splits.split(","):
+    splits = args.splits.split(",")
+    for split in splits:
         base[split] = retrieval(data[split])
         print(f"retrieval baseline ({split}): {base[split][0]:.3f} m / {base[split][1]:.2f} deg", flush=True)
 
     kinds = [k for k in args.kinds.split(",") if k]  # --kinds '' runs only the loss comparison
-    for backbone in args.backbones.split(","):
+    backbones = args.backbones.split(",")
+    for backbone in backbones:
         for kind in kinds:
-            for split in args.splits.split(","):
+            for split in splits:
                 for seed in args.seeds:
-                    out = runs / f"{split}_{kind}_{backbone}_{args.loss}_s{seed}"
-                    record(train_one(args, data[split], kind, backbone, seed, args.loss, out))
+                    run(split, kind, backbone, seed, args.loss)
     losses = [x for x in args.losses.split(",") if x]
-    if losses:
-        bb = args.backbones.split(",")[0]
-        for loss in losses:
-            out = runs / f"heldout_posenet_{bb}_{loss}"
-            if loss == args.loss and kinds and "heldout" in args.splits.split(","):
-                prev = [r for r in rows if r["kind"] == "posenet" and r["backbone"] == bb and r["seed"] == args.seeds[0]
-                        and r["dataset"] == data["heldout"].name]
-                if prev:  # the main table already trained this exact model
-                    rows.append(prev[0] | {"table": "loss"})
-                    continue
-            record(train_one(args, data["heldout"], "posenet", bb, args.seeds[0], loss, out) | {"table": "loss"})
+    for loss in losses:
+        run("heldout", "posenet", backbones[0], args.seeds[0], loss, table="loss")
 
     # ------------------------------------------------------------------ tables
-    print(f"\n== PoseNet vs MapNet (test median m / deg; {args.loss} loss) ==")
-    splits = args.splits.split(",")
-    print(f"{'backbone':20s} {'model':8s} " + " ".join(f"{s:>28s}" for s in splits))
-    for backbone in args.backbones.split(","):
+    main_rows = [r for r in rows if "table" not in r]
+    print(f"\n== PoseNet vs MapNet (test median m / deg; {args.loss} loss; {args.epochs} epochs; "
+          f"{args.width}x{args.height}) ==")
+    print(f"{'backbone':20s} {'model':8s} " + " ".join(f"{s:>34s}" for s in splits))
+    for backbone in backbones:
         for kind in kinds:
             cells = []
             for split in splits:
-                rs = [r for r in rows if r["backbone"] == backbone and r["kind"] == kind and r["dataset"] == data[split].name
-                      and "table" not in r]
-                per = ", ".join(f"{r['test_median_m']:.2f}/{r['test_median_deg']:.1f}" for r in rs)
-                mean = f"mean {np.mean([r['test_median_m'] for r in rs]):.2f}" if rs else ""
-                cells.append(f"{per} ({mean})")
-            print(f"{backbone:20s} {kind:8s} " + " ".join(f"{c:>28s}" for c in cells))
+                rs = [r for r in main_rows if r["backbone"] == backbone and r["kind"] == kind
+                      and r["dataset"] == data[split].name]
+                per = ", ".join(f"{r['test_median_m']:.2f}/{r['test_median_deg']:.1f}" for r in rs) or "not run"
+                mean = f" (mean {np.mean([r['test_median_m'] for r in rs]):.2f})" if len(rs) > 1 else ""
+                cells.append(per + mean)
+            print(f"{backbone:20s} {kind:8s} " + " ".join(f"{c:>34s}" for c in cells))
     for split in splits:
         print(f"{'retrieval (NN)':20s} {'':8s} {split}: {base[split][0]:.2f} m / {base[split][1]:.1f} deg")
     if losses:
@@ -217,19 +236,19 @@ def main(argv=None) -> int:
         for r in rows:
             if r.get("table") == "loss":
                 print(f"{r['loss']:10s} {r['test_median_m']:.3f} m / {r['test_median_deg']:.2f} deg")
-    ho = [r for r in rows if r["dataset"] == data.get("heldout", Path("-")).name]
+    ho = [r for r in rows if "heldout" in data and r["dataset"] == data["heldout"].name]
     if ho:
         best = min(ho, key=lambda r: r["test_median_m"])
         ok = best["test_median_m"] <= 1.0 and best["test_median_deg"] <= 5.0 and best["test_median_m"] < base["heldout"][0]
         print(f"\nbest on the held-out lap: {best['kind']}/{best['backbone']} seed {best['seed']} loss {best['loss']}: "
               f"{best['test_median_m']:.3f} m / {best['test_median_deg']:.2f} deg -> bar (<=1 m, <=5 deg, beats retrieval "
               f"{base['heldout'][0]:.2f} m): {'PASS' if ok else 'FAIL'}")
-        for bb in args.backbones.split(","):
+        for bb in backbones:
             pn = [r["test_median_m"] for r in ho if r["backbone"] == bb and r["kind"] == "posenet" and "table" not in r]
             mn = [r["test_median_m"] for r in ho if r["backbone"] == bb and r["kind"] == "mapnet" and "table" not in r]
             if pn and mn:
                 print(f"{bb}: MapNet {'beats' if np.mean(mn) < np.mean(pn) else 'does NOT beat'} PoseNet on the held-out lap "
-                      f"(mean median {np.mean(mn):.3f} vs {np.mean(pn):.3f} m over {len(mn)} seeds)")
+                      f"(mean median {np.mean(mn):.3f} vs {np.mean(pn):.3f} m; {len(mn)} vs {len(pn)} seeds)")
     print(f"\ntotal {time.time() - t0:.0f} s")
     return 0
 
