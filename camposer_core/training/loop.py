@@ -462,7 +462,7 @@ class _Trainer:
             self._step(loss)
             total, n = total + float(loss.detach()) * B, n + B
             if bar is not None:
-                bar.set_postfix_str(f"loss {float(loss):.4f}", refresh=False)
+                bar.set_postfix_str(f"loss {float(loss.detach()):.4f}", refresh=False)
             if self._capped():
                 break
         return total / max(n, 1)
