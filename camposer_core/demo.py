@@ -96,7 +96,9 @@ def _dataset(cfg: DemoConfig, building, folder: Path):
             source=building.video,
             out=folder,
             frames=FrameOptions(fps=cfg.fps),
-            split=SplitConfig(method="recording"),  # last lap = test, second to last = val
+            # the last lap is the test split; the model trains on the other laps, validated on
+            # every 8th of their frames (a held-out validation lap would halve the training data)
+            split=SplitConfig(method="recording", val_every=8),
             camera_yaml=building.camera_yaml,
             poses=building.groundtruth if cfg.mapping == "groundtruth" else None,
             groundtruth=building.groundtruth,

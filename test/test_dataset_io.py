@@ -57,6 +57,22 @@ def test_recording_split_holds_out_laps_and_errors_without_recordings():
         SplitConfig("random")
 
 
+def test_recording_split_can_validate_on_every_kth_training_frame():
+    traj = _traj(30, laps=3)
+    parts = split_trajectory(traj, SplitConfig("recording", val_every=4))
+    assert set(parts["test"].recordings) == {"lap3"}
+    assert set(parts["train"].recordings) == set(parts["val"].recordings) == {"lap1", "lap2"}
+    assert len(parts["val"]) == 20 // 4 and len(parts["train"]) == 20 - 20 // 4
+    order = np.argsort(traj.timestamps)
+    train_laps = [traj.frames[i] for i in order if traj.recordings[i] != "lap3"]
+    assert parts["val"].frames == train_laps[3::4]  # every 4th training frame in time order
+    assert not set(parts["val"].frames) & set(parts["train"].frames)
+    with pytest.raises(ValueError, match="val_every"):
+        SplitConfig("recording", val_every=1)
+    with pytest.raises(ValueError, match="not both"):
+        SplitConfig("recording", val_every=4, val_recordings=("lap2",))
+
+
 def test_ply_roundtrip(tmp_path):
     pts = np.random.default_rng(1).normal(size=(50, 3))
     rgb = np.random.default_rng(2).integers(0, 255, size=(50, 3)).astype(np.uint8)

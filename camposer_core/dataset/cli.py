@@ -53,6 +53,9 @@ def register(subparsers) -> None:
     g.add_argument("--blocks", type=int, default=5, help="number of blocks for --split blocks")
     g.add_argument("--val-recordings", default=None, help="comma-separated recordings for validation (--split recording)")
     g.add_argument("--test-recordings", default=None, help="comma-separated recordings for test (--split recording)")
+    g.add_argument("--val-every", type=int, default=0, metavar="K",
+                   help="--split recording: validate on every K-th frame of the training recordings instead of "
+                        "holding out a validation recording (more training data)")
     p.add_argument("--force", action="store_true", help="re-run every stage and replace an existing dataset in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_build)
@@ -112,7 +115,7 @@ def _config(args):
                        min_registered_fraction=args.min_registered,
                        retrieval=RetrievalOptions(per_frame=args.loop_pairs)),  # fmt: skip
         split=SplitConfig(args.split, num_blocks=args.blocks, val_recordings=rec(args.val_recordings),
-                          test_recordings=rec(args.test_recordings)),  # fmt: skip
+                          test_recordings=rec(args.test_recordings), val_every=args.val_every),  # fmt: skip
         camera_yaml=args.camera,
         poses=args.poses,
         poses_format=args.poses_format,

@@ -14,7 +14,10 @@ Three ways to split, each returning ``{"train": Trajectory, "val": ..., "test": 
 * ``recording`` — whole recordings (e.g. laps of the walkthrough, the ``recording`` column)
   are held out: ``test_recordings`` → test, ``val_recordings`` → val, the rest → train. By
   default the last recording is the test split and the one before it validation. The honest
-  measure of localizing on a new walk.
+  measure of localizing on a new walk. With ``val_every = k > 0`` validation is instead every
+  k-th frame (in time) of the training recordings: all remaining recordings train the model
+  (e.g. two of three laps instead of one), at the price of a validation set that resembles the
+  training data (model selection is then less honest than with a held-out recording).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class SplitConfig:
     gap: int = 1  # blocks: frames dropped at each boundary
     val_recordings: tuple[str, ...] | None = None  # recording (None = second to last)
     test_recordings: tuple[str, ...] | None = None  # recording (None = last)
+    val_every: int = 0  # recording: > 0 = every k-th training frame is validation (no val recording)
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -53,6 +57,10 @@ class SplitConfig:
             raise ValueError(f"block fractions must be 3 non-negative numbers, got {self.fractions}")
         if self.num_blocks < 1 or self.gap < 0:
             raise ValueError("num_blocks must be >= 1 and gap >= 0")
+        if self.val_every < 0 or self.val_every == 1:
+            raise ValueError(f"val_every must be 0 (off) or >= 2, got {self.val_every}")
+        if self.val_every and self.val_recordings:
+            raise ValueError("give either val_recordings or val_every, not both")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,7 +93,8 @@ def split_blocks(traj: Trajectory, num_blocks=5, fractions=(0.7, 0.15, 0.15), ga
     return {s: traj.subset(np.sort(np.asarray(out[s], dtype=int))) for s in SPLITS}
 
 
-def split_by_recording(traj: Trajectory, val_recordings=None, test_recordings=None) -> dict[str, Trajectory]:
+def split_by_recording(traj: Trajectory, val_recordings=None, test_recordings=None, val_every: int = 0
+                       ) -> dict[str, Trajectory]:
     """Whole recordings held out (see module docstring). Raises ``ValueError`` when the
     trajectory has no ``recording`` column or names an unknown recording."""
     if traj.recordings is None:
@@ -98,7 +107,9 @@ def split_by_recording(traj: Trajectory, val_recordings=None, test_recordings=No
         if len(names) < 2:
             raise ValueError(f"split 'recording' needs at least 2 recordings to hold one out, have {names}")
         test_recordings = (names[-1],)
-    if val_recordings is None:
+    if val_every:
+        val_recordings = ()
+    elif val_recordings is None:
         val_recordings = (names[-2],) if len(names) >= 3 else ()
     for r in list(val_recordings) + list(test_recordings):
         if r not in names:
@@ -106,6 +117,11 @@ def split_by_recording(traj: Trajectory, val_recordings=None, test_recordings=No
     test_mask = np.isin(rec, list(test_recordings))
     val_mask = np.isin(rec, list(val_recordings)) & ~test_mask
     train_mask = ~(test_mask | val_mask)
+    if val_every:
+        train_idx = order[train_mask[order]]  # training frames in time order
+        every = train_idx[val_every - 1 :: val_every]
+        val_mask[every] = True
+        train_mask[every] = False
     return {"train": traj.subset(train_mask), "val": traj.subset(val_mask), "test": traj.subset(test_mask)}
 
 
@@ -115,4 +131,4 @@ def split_trajectory(traj: Trajectory, config: SplitConfig = SplitConfig()) -> d
         return split_interleaved(traj, config.pattern)
     if config.method == "blocks":
         return split_blocks(traj, config.num_blocks, config.fractions, config.gap)
-    return split_by_recording(traj, config.val_recordings, config.test_recordings)
+    return split_by_recording(traj, config.val_recordings, config.test_recordings, config.val_every)
