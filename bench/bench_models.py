@@ -64,13 +64,9 @@ def build_datasets(work: Path, width: int, height: int, every: int) -> dict[str,
             cv2.imwrite(str(frames_dir / name), im[..., ::-1])
     laps = sorted(set(traj.recordings))
     write_dataset(out["interleaved"], frames_dir, traj, cam, SplitConfig("interleaved"), force=True)
-    folder = write_dataset(out["heldout"], frames_dir, traj, cam,
-                           SplitConfig("recording", val_recordings=(), test_recordings=(laps[-1],)), force=True)
     # validation = every 8th frame of the training laps (the loop keeps the best model by it)
-    tr = folder.poses("train")
-    val = np.arange(len(tr)) % 8 == 7
-    tr.subset(~val).save_csv(folder.root / "train" / "poses.csv")
-    tr.subset(val).save_csv(folder.root / "val" / "poses.csv")
+    write_dataset(out["heldout"], frames_dir, traj, cam,
+                  SplitConfig("recording", test_recordings=(laps[-1],), val_every=8), force=True)
     return out
 
 
