@@ -125,6 +125,9 @@ class Localizer:
         try:
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                # torch >= 2.14 marks trace/freeze deprecated; they still work and are checked
+                # against eager output below (eager is the fallback), so do not warn every user
+                warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
                 example = x.clone()
                 graph = torch.jit.freeze(torch.jit.trace(_MetricOutput(self.model).eval(), example))
                 same = torch.allclose(graph(example), self.model.predict_metric(example), atol=1e-4, rtol=1e-4)
