@@ -25,6 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -185,12 +186,20 @@ def run_demo(cfg: DemoConfig) -> Path:
         stale = mine is not None and any(t is None or t > mine for t in earlier)
         return replace(cfg, force=True) if stale and not cfg.force else cfg
 
-    building = _building(stage_cfg("building"), out / "building")
-    dataset = _dataset(stage_cfg("dataset"), building, out / "dataset")
-    checkpoint = _model(stage_cfg("model"), dataset, out / "model")
-    evaluation = _evaluation(stage_cfg("evaluation"), dataset, checkpoint, out / "evaluation")
-    replay = _replay(stage_cfg("replay"), dataset, checkpoint, out / "replay") if cfg.replay else None
-    summary = _write_summary(out, cfg, dataset, evaluation, replay, time.perf_counter() - t0)
+    skipped: list[str] = []
+
+    def plan(name: str) -> DemoConfig:
+        c = stage_cfg(name)
+        if _stage_done(out / name) and not c.force:
+            skipped.append(name)
+        return c
+
+    building = _building(plan("building"), out / "building")
+    dataset = _dataset(plan("dataset"), building, out / "dataset")
+    checkpoint = _model(plan("model"), dataset, out / "model")
+    evaluation = _evaluation(plan("evaluation"), dataset, checkpoint, out / "evaluation")
+    replay = _replay(plan("replay"), dataset, checkpoint, out / "replay") if cfg.replay else None
+    summary = _write_summary(out, cfg, dataset, evaluation, replay, time.perf_counter() - t0, skipped)
     print(summary.read_text())
     return summary
 
@@ -203,7 +212,8 @@ def _fmt_errors(m: dict, key: str) -> str:
             f"{e['position_mean_m']:.2f} m / {e['rotation_mean_deg']:.1f} deg mean")
 
 
-def _write_summary(out: Path, cfg: DemoConfig, dataset, evaluation: dict, replay: dict | None, seconds: float) -> Path:
+def _write_summary(out: Path, cfg: DemoConfig, dataset, evaluation: dict, replay: dict | None, seconds: float,
+                   skipped: Sequence[str] = ()) -> Path:
     ds_manifest = dataset.manifest
     lines = [
         "# camposer demo",
@@ -243,7 +253,8 @@ def _write_summary(out: Path, cfg: DemoConfig, dataset, evaluation: dict, replay
         lines.append(f"- evaluation: `{png.relative_to(out)}`")
     for png in sorted((out / "replay").rglob("*.png")):
         lines.append(f"- replay: `{png.relative_to(out)}`")
-    lines += ["", f"Total time {seconds / 60:.1f} min (stages already done were skipped)."]
+    done_before = f"; done in an earlier run, skipped: {', '.join(skipped)}" if skipped else ""
+    lines += ["", f"Total time {seconds / 60:.1f} min{done_before}."]
     path = out / "SUMMARY.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -38,6 +38,7 @@ def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
     summary = (out / "SUMMARY.md").read_text()
     assert "Held-out lap" in summary and "building/floorplan.png" in summary
     assert "ROS 2 replay" not in summary  # --no-replay: nothing claimed about it
+    assert "skipped" not in summary.splitlines()[-1]  # nothing was done before the first run
 
     # A second run skips every finished stage and leaves their outputs untouched.
     mtime = (out / "model" / "best.pt").stat().st_mtime_ns
@@ -57,3 +58,4 @@ def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
     aside = [p.name for p in out.iterdir() if p.name.startswith("model.previous-")]
     assert len(aside) == 1 and (out / aside[0] / "best.pt").is_file()
     assert (out / "model" / DONE_MARKER).is_file()
+    assert (out / "SUMMARY.md").read_text().splitlines()[-1].endswith("skipped: building, dataset.")
