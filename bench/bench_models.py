@@ -6,7 +6,7 @@ Prints the seed-style tables:
    position error (m) / rotation error (deg) on the HELD-OUT LAP (train on laps 0+1, every 8th
    of their frames for validation; test on lap 2) and on the INTERLEAVED split (frames of all
    laps dealt train/val/test in turn), for every seed, plus the mean over seeds.
-2. The loss comparison (PoseNet, first backbone, held-out lap): mse (alpha), l1, smoothl1,
+2. The loss comparison (PoseNet, ``--loss-backbone``, held-out lap): mse (alpha), l1, smoothl1,
    rmse, learned (beta, gamma).
 3. The nearest-neighbour retrieval baseline (32x24 grey thumbnails) on both splits.
 
@@ -156,6 +156,7 @@ def main(argv=None) -> int:
     ap.add_argument("--splits", default="heldout,interleaved")
     ap.add_argument("--losses", default="mse,l1,smoothl1,rmse,learned", help="loss comparison ('' to skip)")
     ap.add_argument("--loss", default="l1", help="loss of the PoseNet-vs-MapNet table")
+    ap.add_argument("--loss-backbone", default="mobilenet_v3_small", help="backbone of the loss comparison")
     ap.add_argument("--pool-grid", type=int, nargs=2, metavar=("ROWS", "COLS"), default=[2, 3],
                     help="grid pooling of the backbone features instead of global average pooling")
     ap.add_argument("--norm", default="group", choices=["batch", "group"], help="backbone normalisation layers")
@@ -215,7 +216,7 @@ def main(argv=None) -> int:
                     run(split, kind, backbone, seed, args.loss)
     losses = [x for x in args.losses.split(",") if x]
     for loss in losses:
-        run("heldout", "posenet", backbones[0], args.seeds[0], loss, table="loss")
+        run("heldout", "posenet", args.loss_backbone, args.seeds[0], loss, table="loss")
 
     # ------------------------------------------------------------------ tables
     main_rows = [r for r in rows if "table" not in r]
@@ -235,17 +236,27 @@ def main(argv=None) -> int:
     for split in splits:
         print(f"{'retrieval (NN)':20s} {'':8s} {split}: {base[split][0]:.2f} m / {base[split][1]:.1f} deg")
     if losses:
-        print("\n== loss comparison (PoseNet, held-out lap) ==")
+        print(f"\n== loss comparison (PoseNet, {args.loss_backbone}, held-out lap) ==")
         for r in rows:
             if r.get("table") == "loss":
                 print(f"{r['loss']:10s} {r['test_median_m']:.3f} m / {r['test_median_deg']:.2f} deg")
     ho = [r for r in rows if "heldout" in data and r["dataset"] == data["heldout"].name]
     if ho:
         best = min(ho, key=lambda r: r["test_median_m"])
-        ok = best["test_median_m"] <= 1.0 and best["test_median_deg"] <= 5.0 and best["test_median_m"] < base["heldout"][0]
-        print(f"\nbest on the held-out lap: {best['kind']}/{best['backbone']} seed {best['seed']} loss {best['loss']}: "
-              f"{best['test_median_m']:.3f} m / {best['test_median_deg']:.2f} deg -> bar (<=1 m, <=5 deg, beats retrieval "
-              f"{base['heldout'][0]:.2f} m): {'PASS' if ok else 'FAIL'}")
+        ret_m = base["heldout"][0]
+        ok = best["test_median_m"] <= 1.0 and best["test_median_deg"] <= 5.0 and best["test_median_m"] < ret_m
+        print(f"\nbest single run on the held-out lap: {best['kind']}/{best['backbone']} seed {best['seed']} loss "
+              f"{best['loss']}: {best['test_median_m']:.3f} m / {best['test_median_deg']:.2f} deg -> bar (<=1 m, <=5 deg, "
+              f"beats retrieval {ret_m:.3f} m): {'PASS' if ok else 'FAIL'}")
+        # one lucky seed is not a result: the same model over all its seeds
+        groups: dict[tuple, list[dict]] = {}
+        for r in ho:
+            groups.setdefault((r["kind"], r["backbone"], r["loss"]), []).append(r)
+        key, rs = min(groups.items(), key=lambda kv: np.mean([r["test_median_m"] for r in kv[1]]))
+        m, d = np.mean([r["test_median_m"] for r in rs]), np.mean([r["test_median_deg"] for r in rs])
+        ok = m <= 1.0 and d <= 5.0 and m < ret_m
+        print(f"best model over its {len(rs)} seed(s): {'/'.join(key)}: mean of medians {m:.3f} m / {d:.2f} deg "
+              f"-> {'PASS' if ok else 'FAIL'} ({(m / ret_m - 1) * 100:+.0f} % vs retrieval)")
         for bb in backbones:
             pn = [r["test_median_m"] for r in ho if r["backbone"] == bb and r["kind"] == "posenet" and "table" not in r]
             mn = [r["test_median_m"] for r in ho if r["backbone"] == bb and r["kind"] == "mapnet" and "table" not in r]
