@@ -114,7 +114,8 @@ def train_one(args, dataset: Path, kind: str, backbone: str, seed: int, loss: st
         loss=LossConfig(kind=loss, alpha=args.alpha, relative_weight=1.0),
         optim=OptimConfig(name="adam", lr=args.lr, schedule="cosine", weight_decay=1e-5),
         data=DataConfig(dataset=str(dataset), width=args.width, height=args.height, steps=3, skip=2),
-        augment=AugmentConfig(enabled=True, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02, crop_scale=args.crop_scale),
+        augment=AugmentConfig(enabled=True, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02, crop_scale=args.crop_scale,
+                              shift=args.shift),
         mode="finetune",
         epochs=args.epochs,
         batch_size=args.batch,
@@ -138,7 +139,7 @@ def train_one(args, dataset: Path, kind: str, backbone: str, seed: int, loss: st
 def _key(row: dict) -> tuple:
     """What identifies a training run in the results file (reused instead of retrained)."""
     return (row["dataset"], row["kind"], row["backbone"], row["loss"], row["seed"], row.get("epochs"), row.get("lr"),
-            row.get("alpha", 1.0), row.get("crop_scale", 0.9),
+            row.get("alpha", 1.0), row.get("crop_scale", 0.9), row.get("shift", 0.0),
             row.get("norm"), tuple(row.get("pool_grid") or ()))
 
 
@@ -166,6 +167,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--alpha", type=float, default=1.0, help="quaternion weight of the fixed losses")
     ap.add_argument("--crop-scale", type=float, default=0.9, help="random crops keep >= this area (1 = no crops)")
+    ap.add_argument("--shift", type=float, default=0.0, help="random shifts (no zoom) up to this fraction of the size")
     ap.add_argument("--width", type=int, default=96)
     ap.add_argument("--height", type=int, default=72)
     ap.add_argument("--every", type=int, default=3, help="use every N-th walkthrough frame (10 fps source)")
@@ -186,13 +188,13 @@ def main(argv=None) -> int:
     done = {_key(r): r for r in _load_rows(args.results)}
     rows: list[dict] = []
     runs = args.work / "runs"
-    settings = {"epochs": args.epochs, "lr": args.lr, "alpha": args.alpha, "crop_scale": args.crop_scale, "norm": args.norm, "pool_grid": list(args.pool_grid)}
+    settings = {"epochs": args.epochs, "lr": args.lr, "alpha": args.alpha, "crop_scale": args.crop_scale, "shift": args.shift, "norm": args.norm, "pool_grid": list(args.pool_grid)}
 
     def run(split: str, kind: str, backbone: str, seed: int, loss: str, table: str | None = None) -> None:
         want = {"dataset": data[split].name, "kind": kind, "backbone": backbone, "loss": loss, "seed": seed} | settings
         row = done.get(_key(want))
         if row is None and not args.tables_only:
-            out = runs / f"{data[split].name}_{kind}_{backbone}_{loss}_s{seed}_e{args.epochs}_a{args.alpha:g}_c{args.crop_scale:g}"
+            out = runs / f"{data[split].name}_{kind}_{backbone}_{loss}_s{seed}_e{args.epochs}_a{args.alpha:g}_c{args.crop_scale:g}_sh{args.shift:g}"
             row = train_one(args, data[split], kind, backbone, seed, loss, out) | settings
             done[_key(row)] = row
             if args.results:

@@ -88,6 +88,27 @@ def test_augmenter_keeps_size_and_never_mirrors(tiny_pose_dataset):
     assert make_augmenter(AugmentConfig(enabled=False), 64, 48) is None
 
 
+def test_shift_augmentation_translates_without_zoom():
+    from camposer_core.training.config import AugmentConfig
+
+    torch.manual_seed(0)
+    aug = make_augmenter(AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, crop_scale=1.0,
+                                       shift=0.1), 64, 48)  # fmt: skip
+    img = torch.randint(0, 256, (3, 48, 64), dtype=torch.uint8)
+    found = set()
+    for _ in range(20):
+        out = aug(img)
+        assert out.shape == img.shape
+        # the output is the input moved by whole pixels (dy, dx), |dx| <= 6, |dy| <= 5: no resampling
+        hits = [(dy, dx) for dy in range(-5, 6) for dx in range(-6, 7)
+                if torch.equal(out[:, 5 + dy : 43 + dy, 6 + dx : 58 + dx], img[:, 5:43, 6:58])]  # fmt: skip
+        assert len(hits) == 1, hits
+        found.add(hits[0])
+    assert len(found) > 5  # really random
+    with pytest.raises(ValueError, match="shift"):
+        AugmentConfig(shift=0.5)
+
+
 def test_frozen_posenet_learns_and_keeps_the_best_checkpoint(tmp_path, tiny_pose_dataset):
     cfg = tiny_config(tiny_pose_dataset, backbone="resnet18", mode="frozen", epochs=60)
     cfg.model.head = "mlp"

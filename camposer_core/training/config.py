@@ -57,8 +57,10 @@ class DataConfig:
 
 @dataclass
 class AugmentConfig:
-    """Photometric jitter (torchvision ColorJitter factors) and small random crops keeping at
-    least ``crop_scale`` of the image area (1.0 = no crop). Never flips: a mirrored image is a
+    """Photometric jitter (torchvision ColorJitter factors), small random crops keeping at
+    least ``crop_scale`` of the image area (1.0 = no crop; a crop also zooms, which looks like
+    moving forward) and random shifts by up to ``shift`` of the width/height without zoom (edge
+    pixels repeated; a shift looks like a small pan/tilt). Never flips: a mirrored image is a
     different place."""
 
     enabled: bool = True
@@ -67,10 +69,13 @@ class AugmentConfig:
     saturation: float = 0.3
     hue: float = 0.02
     crop_scale: float = 0.85
+    shift: float = 0.0
 
     def __post_init__(self):
         if not 0.3 <= self.crop_scale <= 1.0:
             raise ValueError(f"augment.crop_scale must be in [0.3, 1], got {self.crop_scale}")
+        if not 0.0 <= self.shift <= 0.25:
+            raise ValueError(f"augment.shift must be in [0, 0.25], got {self.shift}")
 
 
 @dataclass

@@ -113,6 +113,9 @@ def make_augmenter(cfg: AugmentConfig, width: int, height: int):
     if cfg.crop_scale < 1.0:
         ratio = width / height
         ops.append(v2.RandomResizedCrop((height, width), scale=(cfg.crop_scale, 1.0), ratio=(ratio * 0.95, ratio / 0.95), antialias=True))
+    if cfg.shift > 0:
+        pad = [max(1, round(cfg.shift * width)), max(1, round(cfg.shift * height))]
+        ops.append(v2.RandomCrop((height, width), padding=pad, padding_mode="edge"))
     if max(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue) > 0:
         ops.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
     return v2.Compose(ops) if ops else None
