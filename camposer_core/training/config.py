@@ -68,8 +68,8 @@ class AugmentConfig:
     contrast: float = 0.3
     saturation: float = 0.3
     hue: float = 0.02
-    crop_scale: float = 0.85
-    shift: float = 0.0
+    crop_scale: float = 1.0  # crops zoom, and zoom looks like walking forward: they cost position accuracy
+    shift: float = 0.08  # measured better on a held-out lap (bench/bench_models.py, README)
 
     def __post_init__(self):
         if not 0.3 <= self.crop_scale <= 1.0:
