@@ -93,14 +93,11 @@ def evaluate(checkpoint: Path, dataset: Path, split: str = "test") -> tuple[floa
 
 
 def retrieval(dataset: Path) -> tuple[float, float]:
-    from camposer_core.evaluation.retrieval import RetrievalBaseline
+    """Median position (m) and rotation (deg) errors of the retrieval baseline on the test split."""
+    from camposer_core.evaluation.cli import retrieval_summary
 
-    folder = DatasetFolder.open(dataset)
-    pred = RetrievalBaseline().fit(folder, "train").predict_split(folder, "test")
-    gt = folder.poses("test")
-    return float(np.median(position_error(pred.positions, gt.positions))), float(
-        np.median(rotation_error_deg(pred.quaternions, gt.quaternions))
-    )
+    s = retrieval_summary(DatasetFolder.open(dataset), "test")
+    return s.position_median_m, s.rotation_median_deg
 
 
 def train_one(args, dataset: Path, kind: str, backbone: str, seed: int, loss: str, out: Path) -> dict:

@@ -235,6 +235,9 @@ def _write_summary(out: Path, cfg: DemoConfig, dataset, evaluation: dict, replay
         f"- Held-out lap, offline (`Localizer`): raw {_fmt_errors(evaluation, 'raw')}; "
         f"snapped {_fmt_errors(evaluation, 'snapped')}",
     ]
+    if evaluation.get("retrieval_baseline"):
+        lines.append(f"- For comparison, the retrieval baseline (pose of the most similar training image): "
+                     f"{_fmt_errors(evaluation, 'retrieval_baseline')}")
     if replay:
         lat = replay.get("latency") or {}
         ev = replay.get("evaluation") or {}

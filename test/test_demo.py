@@ -39,6 +39,8 @@ def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
     assert "Held-out lap" in summary and "building/floorplan.png" in summary
     assert "ROS 2 replay" not in summary  # --no-replay: nothing claimed about it
     assert "skipped" not in summary.splitlines()[-1]  # nothing was done before the first run
+    assert metrics["retrieval_baseline"]["count"] == metrics["raw"]["count"]
+    assert "retrieval baseline" in summary
 
     # A second run skips every finished stage and leaves their outputs untouched.
     mtime = (out / "model" / "best.pt").stat().st_mtime_ns

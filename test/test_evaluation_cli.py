@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from camposer_core.cli import main
 from camposer_core.dataset.folder import DatasetFolder
@@ -38,12 +39,22 @@ def test_cli_evaluate_writes_raw_and_snapped_report(tmp_path, tiny_checkpoint, t
     np.testing.assert_allclose(np.median(err), metrics["raw"]["position_median_m"], atol=1e-5)
     for png in ("trajectory_topdown.png", "error_cdf.png"):
         assert (out / png).stat().st_size > 10_000
+    # The retrieval baseline on the same frames, for context: the nearest train thumbnail's pose.
+    from camposer_core.evaluation.retrieval import RetrievalBaseline
+    from camposer_core.geometry import position_error
+
+    base = RetrievalBaseline().fit(ds, "train").predict_split(ds, "test")
+    expected = np.median(position_error(base.positions, test.positions))
+    assert metrics["retrieval_baseline"]["position_median_m"] == pytest.approx(expected, abs=1e-9)
+    assert "retrieval baseline" in printed
 
     # An existing report is kept unless --force; --no-map gives raw errors only.
     assert main(args) == 1
     assert "--force" in capsys.readouterr().err
     assert main(args + ["--no-map", "--force"]) == 0
     assert json.loads((out / "metrics.json").read_text())["snapped"] is None
+    assert main(args + ["--no-baseline", "--force"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["retrieval_baseline"] is None
 
 
 def test_cli_evaluate_bad_inputs(tmp_path, tiny_pose_dataset, capsys):

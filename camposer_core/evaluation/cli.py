@@ -31,6 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=int, default=32, help="images per forward pass (32)")
     p.add_argument("--device", default="cpu", help="torch device (cpu)")
     p.add_argument("--force", action="store_true", help="overwrite an existing report")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the retrieval baseline (pose of the most similar training image) in the report")
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -57,10 +59,12 @@ def predict_split(localizer, dataset, split: str, batch: int = 32, progress: boo
 
 def evaluate_checkpoint(checkpoint, dataset, split: str, out, walkable_map=None, snap_margin_m: float = 0.0,
                         metrics_csv=None, device: str = "cpu", batch: int = 32, progress: bool = True,
-                        label: str | None = None, overwrite: bool = False):
+                        label: str | None = None, overwrite: bool = False, baseline: bool = True):
     """Localize every frame of ``split`` of ``dataset`` (a DatasetFolder) with ``checkpoint``,
     evaluate raw and snapped errors and write the report into ``out``. ``metrics_csv`` (loss
-    curves) defaults to the ``metrics.csv`` next to the checkpoint, when there is one.
+    curves) defaults to the ``metrics.csv`` next to the checkpoint, when there is one. With
+    ``baseline`` (``split`` val or test, and a non-empty train split) the report also gives the
+    nearest-neighbour retrieval baseline on the same frames, to judge the model against.
     Returns the :class:`EvaluationReport`."""
     from ..localizer import Localizer
     from .report import evaluate_predictions, write_report
@@ -72,8 +76,22 @@ def evaluate_checkpoint(checkpoint, dataset, split: str, out, walkable_map=None,
     pred = predict_split(loc, dataset, split, batch, progress=progress)
     label = label or f"{checkpoint.name} on {dataset.root.name}/{split}"
     report = evaluate_predictions(pred, dataset.poses(split), walkable_map, snap_margin_m=snap_margin_m, label=label)
+    if baseline and split in ("val", "test") and len(dataset.poses("train")) > 0:
+        report.baseline = retrieval_summary(dataset, split)
     write_report(report, out, loss_history_csv=metrics_csv, overwrite=overwrite)
     return report
+
+
+def retrieval_summary(dataset, split: str):
+    """Errors (``ErrorSummary``) of the retrieval baseline, indexing the train split of
+    ``dataset`` (a DatasetFolder), on the frames of ``split``."""
+    from ..geometry import position_error, rotation_error_deg, summarize_errors
+    from .retrieval import RetrievalBaseline
+
+    pred = RetrievalBaseline().fit(dataset, "train").predict_split(dataset, split)
+    gt = dataset.poses(split)
+    return summarize_errors(position_error(pred.positions, gt.positions),
+                            rotation_error_deg(pred.quaternions, gt.quaternions))  # fmt: skip
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -99,7 +117,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         log.warning("map frame %r of %s differs from the dataset's %r", walkable.frame_id, map_path, ds.map_frame)
     report = evaluate_checkpoint(args.checkpoint, ds, args.split, out, walkable, snap_margin_m=args.snap_margin,
                                  metrics_csv=args.metrics, device=args.device, batch=args.batch,
-                                 progress=not args.verbose, overwrite=args.force)
+                                 progress=not args.verbose, overwrite=args.force, baseline=not args.no_baseline)
     print(report.label)
     print(report.table())
     print(f"report written to {out}")

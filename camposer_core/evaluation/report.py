@@ -54,6 +54,7 @@ class EvaluationReport:
     unmatched_predictions: list[str] = field(default_factory=list)
     missing_frames: list[str] = field(default_factory=list)
     label: str = ""
+    baseline: ErrorSummary | None = None  # the retrieval baseline on the same frames (context)
 
     @property
     def frames(self) -> list[str]:
@@ -90,6 +91,7 @@ class EvaluationReport:
             else {"shape": list(m.shape), "resolution_m": m.resolution, "origin": list(m.origin), "frame_id": m.frame_id},
             "unmatched_predictions": len(self.unmatched_predictions),
             "missing_frames": len(self.missing_frames),
+            "retrieval_baseline": None if self.baseline is None else self.baseline.as_dict(),
         }
 
     def table(self) -> str:
@@ -122,6 +124,12 @@ class EvaluationReport:
                 f"snapping moved {100 * np.mean(self.snap_distance_m > 0):.1f}% of the frames "
                 f"(mean {np.mean(self.snap_distance_m):.3f} m); mean position error "
                 f"{100 * abs(imp):.1f}% {'lower' if imp >= 0 else 'higher'} after snapping"
+            )
+        if self.baseline is not None:
+            b = self.baseline
+            lines.append(
+                f"retrieval baseline (pose of the most similar training image): {b.position_median_m:.3f} m / "
+                f"{b.rotation_median_deg:.2f} deg median, {b.position_mean_m:.3f} m / {b.rotation_mean_deg:.2f} deg mean"
             )
         if self.unmatched_predictions or self.missing_frames:
             lines.append(
