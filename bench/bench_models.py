@@ -13,8 +13,11 @@ Prints the seed-style tables:
 All models: random init (GroupNorm, 2x3 pooling grid by default; ``--norm batch`` and
 ``--pool-grid 1 1`` give the plain torchvision networks), trained end to end at 96x72 for 150
 epochs, batch 16 (MapNet: 5 tuples of 3 frames, the same images per step and per epoch), Adam,
-cosine schedule, colour jitter + small crops, best checkpoint by validation median position
-error; test errors through the :class:`~camposer_core.localizer.Localizer`.
+cosine schedule, colour jitter + random shifts of up to 8 % (``--shift``; zooming crops with
+``--crop-scale 0.9 --shift 0`` were the earlier default and cost position accuracy), best
+checkpoint by validation median position error; test errors through the
+:class:`~camposer_core.localizer.Localizer`. The bar is judged on the best model's mean over
+its seeds as well as on its best single run.
 
     .venv/bin/python bench/bench_models.py                       # the full comparison (CPU hours)
     .venv/bin/python bench/bench_models.py --backbones mobilenet_v3_small --splits heldout --losses ''
@@ -163,8 +166,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--alpha", type=float, default=1.0, help="quaternion weight of the fixed losses")
-    ap.add_argument("--crop-scale", type=float, default=0.9, help="random crops keep >= this area (1 = no crops)")
-    ap.add_argument("--shift", type=float, default=0.0, help="random shifts (no zoom) up to this fraction of the size")
+    ap.add_argument("--crop-scale", type=float, default=1.0, help="random crops keep >= this area (1 = no crops)")
+    ap.add_argument("--shift", type=float, default=0.08, help="random shifts (no zoom) up to this fraction of the size")
     ap.add_argument("--width", type=int, default=96)
     ap.add_argument("--height", type=int, default=72)
     ap.add_argument("--every", type=int, default=3, help="use every N-th walkthrough frame (10 fps source)")
@@ -239,7 +242,8 @@ def main(argv=None) -> int:
         for r in rows:
             if r.get("table") == "loss":
                 print(f"{r['loss']:10s} {r['test_median_m']:.3f} m / {r['test_median_deg']:.2f} deg")
-    ho = [r for r in rows if "heldout" in data and r["dataset"] == data["heldout"].name]
+    ho = [r for r in rows if "heldout" in data and r["dataset"] == data["heldout"].name
+          and (r.get("table") != "loss" or r["loss"] != args.loss)]  # the loss table repeats a main-table run
     if ho:
         best = min(ho, key=lambda r: r["test_median_m"])
         ret_m = base["heldout"][0]
