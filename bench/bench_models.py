@@ -97,9 +97,9 @@ def evaluate(checkpoint: Path, dataset: Path, split: str = "test") -> tuple[floa
 
 def retrieval(dataset: Path) -> tuple[float, float]:
     """Median position (m) and rotation (deg) errors of the retrieval baseline on the test split."""
-    from camposer_core.evaluation.cli import retrieval_summary
+    from camposer_core.evaluation.retrieval import retrieval_summary
 
-    s = retrieval_summary(DatasetFolder.open(dataset), "test")
+    s = retrieval_summary(dataset, "test")
     return s.position_median_m, s.rotation_median_deg
 
 

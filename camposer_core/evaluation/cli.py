@@ -77,21 +77,11 @@ def evaluate_checkpoint(checkpoint, dataset, split: str, out, walkable_map=None,
     label = label or f"{checkpoint.name} on {dataset.root.name}/{split}"
     report = evaluate_predictions(pred, dataset.poses(split), walkable_map, snap_margin_m=snap_margin_m, label=label)
     if baseline and split in ("val", "test") and len(dataset.poses("train")) > 0:
+        from .retrieval import retrieval_summary
+
         report.baseline = retrieval_summary(dataset, split)
     write_report(report, out, loss_history_csv=metrics_csv, overwrite=overwrite)
     return report
-
-
-def retrieval_summary(dataset, split: str):
-    """Errors (``ErrorSummary``) of the retrieval baseline, indexing the train split of
-    ``dataset`` (a DatasetFolder), on the frames of ``split``."""
-    from ..geometry import position_error, rotation_error_deg, summarize_errors
-    from .retrieval import RetrievalBaseline
-
-    pred = RetrievalBaseline().fit(dataset, "train").predict_split(dataset, split)
-    gt = dataset.poses(split)
-    return summarize_errors(position_error(pred.positions, gt.positions),
-                            rotation_error_deg(pred.quaternions, gt.quaternions))  # fmt: skip
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..trajectory import Trajectory
 
-__all__ = ["RetrievalBaseline", "thumbnail"]
+__all__ = ["RetrievalBaseline", "retrieval_summary", "thumbnail"]
 
 THUMB_SIZE = (32, 24)  # width, height
 
@@ -106,3 +106,15 @@ class RetrievalBaseline:
         positions = np.concatenate(pos) if pos else np.zeros((0, 3))
         quats = np.concatenate(quat) if quat else np.zeros((0, 4))
         return Trajectory(traj.frames, traj.timestamps, positions, quats, traj.recordings)
+
+
+def retrieval_summary(dataset, split: str = "test"):
+    """Errors (:class:`~camposer_core.geometry.ErrorSummary`: metres, degrees) of the baseline
+    indexing the train split of ``dataset`` (path or ``DatasetFolder``), on the frames of ``split``."""
+    from ..geometry import position_error, rotation_error_deg, summarize_errors
+
+    ds = _open(dataset)
+    pred = RetrievalBaseline().fit(ds, "train").predict_split(ds, split)
+    gt = ds.poses(split)
+    return summarize_errors(position_error(pred.positions, gt.positions),
+                            rotation_error_deg(pred.quaternions, gt.quaternions))  # fmt: skip
