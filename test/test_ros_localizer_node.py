@@ -67,6 +67,11 @@ def _wait_ready(ros, pub, proc):
     ros.spin_for(0.5)
 
 
+def _diag_value(msg, key):
+    """The value of ``key`` in the node's first diagnostic status (None when absent)."""
+    return {kv.key: kv.value for kv in msg.status[0].values}.get(key)
+
+
 def _publish(ros, pub, msg, stamp_ns, collector, proc, timeout=20):
     pub.publish(msg)
     ros.spin_until(lambda: stamp_ns in collector.by_stamp("/camposer/pose"), timeout,
@@ -95,7 +100,7 @@ def test_poses_match_the_core_localizer(tiny_checkpoint, walkable_yaml, test_ima
                        and col.msgs["/camposer/estimate_path"]
                        and len(col.msgs["/camposer/estimate_path"][-1].poses) == 4
                        and col.msgs["/diagnostics"]
-                       and col.msgs["/diagnostics"][-1].status[0].values[5].value == "4", 20,
+                       and _diag_value(col.msgs["/diagnostics"][-1], "frames_processed") == "4", 20,
                        "path and diagnostics", watch=proc)
 
     raw, snapped = col.by_stamp("/camposer/pose"), col.by_stamp("/camposer/pose_snapped")
@@ -211,14 +216,13 @@ def test_slow_inference_drops_old_frames_instead_of_queueing(tiny_checkpoint, te
         ros.spin_until(lambda: stamps[-1] in col.by_stamp("/camposer/pose"), 10, "the newest frame's pose", watch=proc)
         ros.spin_for(1.0)  # a queueing node would keep publishing older frames now
         ros.spin_until(lambda: col.msgs["/diagnostics"] and
-                       {kv.key: kv.value for kv in col.msgs["/diagnostics"][-1].status[0].values}["frames_received"]
-                       == "25", 10, "diagnostics", watch=proc)
+                       _diag_value(col.msgs["/diagnostics"][-1], "frames_received") == "25", 10, "diagnostics",
+                       watch=proc)
     answered = [conv.stamp_to_ns(m.header.stamp) for m in col.msgs["/camposer/pose"]]
     assert answered[-1] == stamps[-1]  # the newest frame is the last one answered
     assert answered == sorted(answered)  # never an older frame after a newer one
     assert 2 <= len(answered) <= 6  # about 2 Hz for ~1.5 s, not 25 frames
-    values = {kv.key: kv.value for kv in col.msgs["/diagnostics"][-1].status[0].values}
-    assert int(values["frames_dropped"]) == 25 - len(answered)
+    assert int(_diag_value(col.msgs["/diagnostics"][-1], "frames_dropped")) == 25 - len(answered)
     from diagnostic_msgs.msg import DiagnosticStatus
 
     warned = [d.status[0] for d in col.msgs["/diagnostics"] if d.status[0].level == DiagnosticStatus.WARN]
