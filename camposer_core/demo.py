@@ -175,7 +175,9 @@ def run_demo(cfg: DemoConfig) -> Path:
     t0 = time.perf_counter()
     stages = ["building", "dataset", "model", "evaluation", "replay"]
 
-    def stage_cfg(name: str) -> DemoConfig:
+    skipped: list[str] = []  # stages an earlier run finished (for the summary)
+
+    def plan(name: str) -> DemoConfig:
         # Like make: a stage is stale when an earlier stage finished after it did.
         def finished(stage):
             marker = out / stage / DONE_MARKER
@@ -184,15 +186,11 @@ def run_demo(cfg: DemoConfig) -> Path:
         mine = finished(name)
         earlier = [finished(s) for s in stages[: stages.index(name)]]
         stale = mine is not None and any(t is None or t > mine for t in earlier)
-        return replace(cfg, force=True) if stale and not cfg.force else cfg
-
-    skipped: list[str] = []
-
-    def plan(name: str) -> DemoConfig:
-        c = stage_cfg(name)
-        if _stage_done(out / name) and not c.force:
+        if stale and not cfg.force:
+            return replace(cfg, force=True)
+        if mine is not None and not cfg.force:
             skipped.append(name)
-        return c
+        return cfg
 
     building = _building(plan("building"), out / "building")
     dataset = _dataset(plan("dataset"), building, out / "dataset")
