@@ -73,6 +73,7 @@ setup(
             "hypothesis>=6.100",
             "filelock>=3.12",  # test fixtures built once per session across xdist workers
             "evo==1.38.1",
+            "ruff==0.17.6",  # lint + format checks (test/test_lint.py, ruff.toml)
         ],
     },
     entry_points={

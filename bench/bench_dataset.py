@@ -36,10 +36,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from camposer_core.dataset.builder import BuildConfig, build_dataset  # noqa: E402
-from camposer_core.dataset.frames import FrameOptions  # noqa: E402
+from camposer_core.dataset.frames import (
+    FrameOptions,  # noqa: E402
+    read_frame_table,  # noqa: E402
+)
 from camposer_core.dataset.importers import attach_poses, load_colmap_model  # noqa: E402
 from camposer_core.dataset.map_alignment import align_gravity_floor, apply_alignment, compare_to_groundtruth  # noqa: E402
-from camposer_core.dataset.frames import read_frame_table  # noqa: E402
 from camposer_core.trajectory import Trajectory  # noqa: E402
 
 
@@ -76,9 +78,16 @@ def main(argv=None) -> int:
     sfm_opts = SfmOptions(**sfm_kw)
     tag = ("_cam" if args.known_camera else "") + ("_global" if args.mapper == "global" else "")
     out = args.work / f"ds_{args.preset}_{cfg.laps}laps_{args.fps:g}fps{tag}"
-    build = BuildConfig(source=synth.video, out=out, frames=FrameOptions(fps=args.fps), sfm=sfm_opts,
-                        camera_yaml=synth.camera_yaml if args.known_camera else None,
-                        groundtruth=synth.groundtruth, align="groundtruth", force=True)  # fmt: skip
+    build = BuildConfig(
+        source=synth.video,
+        out=out,
+        frames=FrameOptions(fps=args.fps),
+        sfm=sfm_opts,
+        camera_yaml=synth.camera_yaml if args.known_camera else None,
+        groundtruth=synth.groundtruth,
+        align="groundtruth",
+        force=True,
+    )
     res = build_dataset(build)
     print(res.summary())
     s, g = res.sfm, res.groundtruth_comparison
@@ -102,12 +111,18 @@ def main(argv=None) -> int:
     height_err = abs(np.median(apply_alignment(model.trajectory, al).positions[:, 2]) - np.median(gt.positions[:, 2]))
 
     print("\n== bench_dataset")
-    print(f"frames extracted {res.frames['total']}, kept {n}, registered {s['registered']} ({100 * reg:.1f} %)  [bar >= 98 %]")
-    print(f"ATE RMSE (sim3) {g['sim3']['rmse_m']:.4f} m = {ate_pct:.3f} % of {g['path_length_m']:.1f} m  [bar <= 0.5 %]")
+    print(
+        f"frames extracted {res.frames['total']}, kept {n}, registered {s['registered']} ({100 * reg:.1f} %)  [bar >= 98 %]"
+    )
+    print(
+        f"ATE RMSE (sim3) {g['sim3']['rmse_m']:.4f} m = {ate_pct:.3f} % of {g['path_length_m']:.1f} m  [bar <= 0.5 %]"
+    )
     print(f"rotation error median {rot:.3f} deg  [bar <= 0.5 deg]")
-    print(f"gravity+floor+scale distance ({a}..{b}, {d.max():.2f} m): position RMSE after heading/origin fit "
-          f"{cmp['yaw_xy']['rmse_m']:.4f} m = {auto_pct:.3f} % of path  [bar <= 2 %], rotation median "
-          f"{cmp['yaw_xy']['rotation_median_deg']:.2f} deg, camera height error {height_err:.3f} m (up from {al.details['up_source']})")
+    print(
+        f"gravity+floor+scale distance ({a}..{b}, {d.max():.2f} m): position RMSE after heading/origin fit "
+        f"{cmp['yaw_xy']['rmse_m']:.4f} m = {auto_pct:.3f} % of path  [bar <= 2 %], rotation median "
+        f"{cmp['yaw_xy']['rotation_median_deg']:.2f} deg, camera height error {height_err:.3f} m (up from {al.details['up_source']})"
+    )
     for stage, sec in res.stage_seconds.items():
         print(f"  {stage:7s} {sec:8.1f} s  = {100 * sec / max(n, 1):7.2f} s per 100 frames")
     for stage, sec in (s.get("stage_seconds") or {}).items():

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -57,7 +56,10 @@ def build_datasets(work: Path, width: int, height: int, every: int) -> dict[str,
     from camposer_core.dataset.writer import write_dataset
     from camposer_core.synthetic import SynthConfig, generate_scene
 
-    out = {"heldout": work / f"heldout_{width}x{height}_e{every}", "interleaved": work / f"interleaved_{width}x{height}_e{every}"}
+    out = {
+        "heldout": work / f"heldout_{width}x{height}_e{every}",
+        "interleaved": work / f"interleaved_{width}x{height}_e{every}",
+    }
     if all((p / "manifest.json").is_file() for p in out.values()):
         return out
     scene = generate_scene(SynthConfig.default())
@@ -74,8 +76,14 @@ def build_datasets(work: Path, width: int, height: int, every: int) -> dict[str,
     laps = sorted(set(traj.recordings))
     write_dataset(out["interleaved"], frames_dir, traj, cam, SplitConfig("interleaved"), force=True)
     # validation = every 8th frame of the training laps (the loop keeps the best model by it)
-    write_dataset(out["heldout"], frames_dir, traj, cam,
-                  SplitConfig("recording", test_recordings=(laps[-1],), val_every=8), force=True)
+    write_dataset(
+        out["heldout"],
+        frames_dir,
+        traj,
+        cam,
+        SplitConfig("recording", test_recordings=(laps[-1],), val_every=8),
+        force=True,
+    )
     return out
 
 
@@ -109,13 +117,27 @@ def train_one(args, dataset: Path, kind: str, backbone: str, seed: int, loss: st
     from camposer_core.training.loop import train
 
     cfg = TrainConfig(
-        model=ModelConfig(kind=kind, backbone=backbone, weights=None, hidden=256, dropout=0.2,
-                          pool_grid=args.pool_grid, norm=args.norm),
+        model=ModelConfig(
+            kind=kind,
+            backbone=backbone,
+            weights=None,
+            hidden=256,
+            dropout=0.2,
+            pool_grid=args.pool_grid,
+            norm=args.norm,
+        ),
         loss=LossConfig(kind=loss, alpha=args.alpha, relative_weight=1.0),
         optim=OptimConfig(name="adam", lr=args.lr, schedule="cosine", weight_decay=1e-5),
         data=DataConfig(dataset=str(dataset), width=args.width, height=args.height, steps=3, skip=2),
-        augment=AugmentConfig(enabled=True, brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02, crop_scale=args.crop_scale,
-                              shift=args.shift),
+        augment=AugmentConfig(
+            enabled=True,
+            brightness=0.2,
+            contrast=0.2,
+            saturation=0.2,
+            hue=0.02,
+            crop_scale=args.crop_scale,
+            shift=args.shift,
+        ),
         mode="finetune",
         epochs=args.epochs,
         batch_size=args.batch,
@@ -129,18 +151,38 @@ def train_one(args, dataset: Path, kind: str, backbone: str, seed: int, loss: st
         cfg.batch_size = max(2, args.batch // 3)
     r = train(cfg, out, force=True)
     med_m, med_deg = evaluate(r.best_checkpoint, dataset)
-    row = {"kind": kind, "backbone": backbone, "seed": seed, "loss": loss, "dataset": dataset.name,
-           "test_median_m": med_m, "test_median_deg": med_deg, "best_epoch": r.best_epoch,
-           "val_median_m": r.best_val_position_median_m, "train_seconds": r.seconds}
+    row = {
+        "kind": kind,
+        "backbone": backbone,
+        "seed": seed,
+        "loss": loss,
+        "dataset": dataset.name,
+        "test_median_m": med_m,
+        "test_median_deg": med_deg,
+        "best_epoch": r.best_epoch,
+        "val_median_m": r.best_val_position_median_m,
+        "train_seconds": r.seconds,
+    }
     print(json.dumps(row), flush=True)
     return row
 
 
 def _key(row: dict) -> tuple:
     """What identifies a training run in the results file (reused instead of retrained)."""
-    return (row["dataset"], row["kind"], row["backbone"], row["loss"], row["seed"], row.get("epochs"), row.get("lr"),
-            row.get("alpha", 1.0), row.get("crop_scale", 0.9), row.get("shift", 0.0),
-            row.get("norm"), tuple(row.get("pool_grid") or ()))
+    return (
+        row["dataset"],
+        row["kind"],
+        row["backbone"],
+        row["loss"],
+        row["seed"],
+        row.get("epochs"),
+        row.get("lr"),
+        row.get("alpha", 1.0),
+        row.get("crop_scale", 0.9),
+        row.get("shift", 0.0),
+        row.get("norm"),
+        tuple(row.get("pool_grid") or ()),
+    )
 
 
 def _load_rows(path: Path | None) -> list[dict]:
@@ -158,8 +200,14 @@ def main(argv=None) -> int:
     ap.add_argument("--losses", default="mse,l1,smoothl1,rmse,learned", help="loss comparison ('' to skip)")
     ap.add_argument("--loss", default="l1", help="loss of the PoseNet-vs-MapNet table")
     ap.add_argument("--loss-backbone", default="mobilenet_v3_small", help="backbone of the loss comparison")
-    ap.add_argument("--pool-grid", type=int, nargs=2, metavar=("ROWS", "COLS"), default=[2, 3],
-                    help="grid pooling of the backbone features instead of global average pooling")
+    ap.add_argument(
+        "--pool-grid",
+        type=int,
+        nargs=2,
+        metavar=("ROWS", "COLS"),
+        default=[2, 3],
+        help="grid pooling of the backbone features instead of global average pooling",
+    )
     ap.add_argument("--norm", default="group", choices=["batch", "group"], help="backbone normalisation layers")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--epochs", type=int, default=150)
@@ -173,9 +221,12 @@ def main(argv=None) -> int:
     ap.add_argument("--every", type=int, default=3, help="use every N-th walkthrough frame (10 fps source)")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--progress", action="store_true")
-    ap.add_argument("--results", type=Path,
-                    help="JSON-lines results file: runs already in it (same dataset, model, loss, seed, epochs, lr) "
-                         "are reused, new ones appended -- so the comparison can be resumed or split over processes")
+    ap.add_argument(
+        "--results",
+        type=Path,
+        help="JSON-lines results file: runs already in it (same dataset, model, loss, seed, epochs, lr) "
+        "are reused, new ones appended -- so the comparison can be resumed or split over processes",
+    )
     ap.add_argument("--tables-only", action="store_true", help="train nothing; print the tables from --results")
     args = ap.parse_args(argv)
 
@@ -184,17 +235,30 @@ def main(argv=None) -> int:
     data = build_datasets(args.work, args.width, args.height, args.every)
     for name, p in data.items():
         f = DatasetFolder.open(p)
-        print(f"dataset {name}: {p}  train {len(f.poses('train'))} val {len(f.poses('val'))} test {len(f.poses('test'))}")
+        print(
+            f"dataset {name}: {p}  train {len(f.poses('train'))} val {len(f.poses('val'))} test {len(f.poses('test'))}"
+        )
     done = {_key(r): r for r in _load_rows(args.results)}
     rows: list[dict] = []
     runs = args.work / "runs"
-    settings = {"epochs": args.epochs, "lr": args.lr, "alpha": args.alpha, "crop_scale": args.crop_scale, "shift": args.shift, "norm": args.norm, "pool_grid": list(args.pool_grid)}
+    settings = {
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "alpha": args.alpha,
+        "crop_scale": args.crop_scale,
+        "shift": args.shift,
+        "norm": args.norm,
+        "pool_grid": list(args.pool_grid),
+    }
 
     def run(split: str, kind: str, backbone: str, seed: int, loss: str, table: str | None = None) -> None:
         want = {"dataset": data[split].name, "kind": kind, "backbone": backbone, "loss": loss, "seed": seed} | settings
         row = done.get(_key(want))
         if row is None and not args.tables_only:
-            out = runs / f"{data[split].name}_{kind}_{backbone}_{loss}_s{seed}_e{args.epochs}_a{args.alpha:g}_c{args.crop_scale:g}_sh{args.shift:g}"
+            out = (
+                runs
+                / f"{data[split].name}_{kind}_{backbone}_{loss}_s{seed}_e{args.epochs}_a{args.alpha:g}_c{args.crop_scale:g}_sh{args.shift:g}"
+            )
             row = train_one(args, data[split], kind, backbone, seed, loss, out) | settings
             done[_key(row)] = row
             if args.results:
@@ -222,15 +286,20 @@ def main(argv=None) -> int:
 
     # ------------------------------------------------------------------ tables
     main_rows = [r for r in rows if "table" not in r]
-    print(f"\n== PoseNet vs MapNet (test median m / deg; {args.loss} loss; {args.epochs} epochs; "
-          f"{args.width}x{args.height}) ==")
+    print(
+        f"\n== PoseNet vs MapNet (test median m / deg; {args.loss} loss; {args.epochs} epochs; "
+        f"{args.width}x{args.height}) =="
+    )
     print(f"{'backbone':20s} {'model':8s} " + " ".join(f"{s:>34s}" for s in splits))
     for backbone in backbones:
         for kind in kinds:
             cells = []
             for split in splits:
-                rs = [r for r in main_rows if r["backbone"] == backbone and r["kind"] == kind
-                      and r["dataset"] == data[split].name]
+                rs = [
+                    r
+                    for r in main_rows
+                    if r["backbone"] == backbone and r["kind"] == kind and r["dataset"] == data[split].name
+                ]
                 per = ", ".join(f"{r['test_median_m']:.2f}/{r['test_median_deg']:.1f}" for r in rs) or "not run"
                 mean = f" (mean {np.mean([r['test_median_m'] for r in rs]):.2f})" if len(rs) > 1 else ""
                 cells.append(per + mean)
@@ -242,15 +311,22 @@ def main(argv=None) -> int:
         for r in rows:
             if r.get("table") == "loss":
                 print(f"{r['loss']:10s} {r['test_median_m']:.3f} m / {r['test_median_deg']:.2f} deg")
-    ho = [r for r in rows if "heldout" in data and r["dataset"] == data["heldout"].name
-          and (r.get("table") != "loss" or r["loss"] != args.loss)]  # the loss table repeats a main-table run
+    ho = [
+        r
+        for r in rows
+        if "heldout" in data
+        and r["dataset"] == data["heldout"].name
+        and (r.get("table") != "loss" or r["loss"] != args.loss)
+    ]  # the loss table repeats a main-table run
     if ho:
         best = min(ho, key=lambda r: r["test_median_m"])
         ret_m = base["heldout"][0]
         ok = best["test_median_m"] <= 1.0 and best["test_median_deg"] <= 5.0 and best["test_median_m"] < ret_m
-        print(f"\nbest single run on the held-out lap: {best['kind']}/{best['backbone']} seed {best['seed']} loss "
-              f"{best['loss']}: {best['test_median_m']:.3f} m / {best['test_median_deg']:.2f} deg -> bar (<=1 m, <=5 deg, "
-              f"beats retrieval {ret_m:.3f} m): {'PASS' if ok else 'FAIL'}")
+        print(
+            f"\nbest single run on the held-out lap: {best['kind']}/{best['backbone']} seed {best['seed']} loss "
+            f"{best['loss']}: {best['test_median_m']:.3f} m / {best['test_median_deg']:.2f} deg -> bar (<=1 m, <=5 deg, "
+            f"beats retrieval {ret_m:.3f} m): {'PASS' if ok else 'FAIL'}"
+        )
         # one lucky seed is not a result: the same model over all its seeds
         groups: dict[tuple, list[dict]] = {}
         for r in ho:
@@ -258,14 +334,18 @@ def main(argv=None) -> int:
         key, rs = min(groups.items(), key=lambda kv: np.mean([r["test_median_m"] for r in kv[1]]))
         m, d = np.mean([r["test_median_m"] for r in rs]), np.mean([r["test_median_deg"] for r in rs])
         ok = m <= 1.0 and d <= 5.0 and m < ret_m
-        print(f"best model over its {len(rs)} seed(s): {'/'.join(key)}: mean of medians {m:.3f} m / {d:.2f} deg "
-              f"-> {'PASS' if ok else 'FAIL'} ({(m / ret_m - 1) * 100:+.0f} % vs retrieval)")
+        print(
+            f"best model over its {len(rs)} seed(s): {'/'.join(key)}: mean of medians {m:.3f} m / {d:.2f} deg "
+            f"-> {'PASS' if ok else 'FAIL'} ({(m / ret_m - 1) * 100:+.0f} % vs retrieval)"
+        )
         for bb in backbones:
             pn = [r["test_median_m"] for r in ho if r["backbone"] == bb and r["kind"] == "posenet" and "table" not in r]
             mn = [r["test_median_m"] for r in ho if r["backbone"] == bb and r["kind"] == "mapnet" and "table" not in r]
             if pn and mn:
-                print(f"{bb}: MapNet {'beats' if np.mean(mn) < np.mean(pn) else 'does NOT beat'} PoseNet on the held-out lap "
-                      f"(mean median {np.mean(mn):.3f} vs {np.mean(pn):.3f} m; {len(mn)} vs {len(pn)} seeds)")
+                print(
+                    f"{bb}: MapNet {'beats' if np.mean(mn) < np.mean(pn) else 'does NOT beat'} PoseNet on the held-out lap "
+                    f"(mean median {np.mean(mn):.3f} vs {np.mean(pn):.3f} m; {len(mn)} vs {len(pn)} seeds)"
+                )
     print(f"\ntotal {time.time() - t0:.0f} s")
     return 0
 

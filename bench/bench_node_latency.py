@@ -57,14 +57,19 @@ def make_checkpoint(path: Path, backbone: str, width: int, height: int) -> Path:
 
     cfg = ModelConfig(kind="posenet", backbone=backbone, head="mlp", hidden=64, weights=None)
     model = build_model(cfg, (2.0, 1.5, 1.5), 1.0)
-    return Checkpoint(model=cfg, state_dict=model.state_dict(), transform=InputTransform(width, height),
-                      pos_mean=[2.0, 1.5, 1.5], pos_scale=1.0).save(path)
+    return Checkpoint(
+        model=cfg,
+        state_dict=model.state_dict(),
+        transform=InputTransform(width, height),
+        pos_mean=[2.0, 1.5, 1.5],
+        pos_scale=1.0,
+    ).save(path)
 
 
 def bare_latency_ms(ckpt: Path, image: np.ndarray, n: int = 40) -> float:
-    from camposer_core.localizer import Localizer
-
     import torch
+
+    from camposer_core.localizer import Localizer
 
     torch.set_num_threads(1)  # as the node (torch_threads: 1 in config/localization.yaml)
     loc = Localizer.from_checkpoint(ckpt)
@@ -82,17 +87,33 @@ def run_node(ckpt: Path, image: np.ndarray, seconds: float, log: Path, image_qos
     """Feed the node at 30 Hz; return sent/received counts, e2e latencies (in send order) and
     the node's last diagnostics."""
     sent, got, diags = {}, {}, []
-    with NodeProcess("localizer_node", {"model_path": str(ckpt), "diagnostics_period_s": 0.5,
-                                        "publish_tf": False, "image_qos": image_qos}, log_path=log) as proc, RosSession("bench") as ros:
-        ros.node.create_subscription(PoseStamped, "/camposer/pose",
-                                     lambda m: got.setdefault(conv.stamp_to_ns(m.header.stamp), time.monotonic()),
-                                     RELIABLE)
-        ros.node.create_subscription(DiagnosticArray, "/diagnostics",
-                                     lambda m: diags.append({kv.key: kv.value for kv in m.status[0].values}),
-                                     RELIABLE)
+    with (
+        NodeProcess(
+            "localizer_node",
+            {"model_path": str(ckpt), "diagnostics_period_s": 0.5, "publish_tf": False, "image_qos": image_qos},
+            log_path=log,
+        ) as proc,
+        RosSession("bench") as ros,
+    ):
+        ros.node.create_subscription(
+            PoseStamped,
+            "/camposer/pose",
+            lambda m: got.setdefault(conv.stamp_to_ns(m.header.stamp), time.monotonic()),
+            RELIABLE,
+        )
+        ros.node.create_subscription(
+            DiagnosticArray,
+            "/diagnostics",
+            lambda m: diags.append({kv.key: kv.value for kv in m.status[0].values}),
+            RELIABLE,
+        )
         pub = ros.node.create_publisher(Image, "/camera/image_raw", image_qos_profile(image_qos))
-        ros.spin_until(lambda: pub.get_subscription_count() > 0 and ros.node.count_publishers("/camposer/pose") > 0,
-                       120, "the localizer node", watch=proc)
+        ros.spin_until(
+            lambda: pub.get_subscription_count() > 0 and ros.node.count_publishers("/camposer/pose") > 0,
+            120,
+            "the localizer node",
+            watch=proc,
+        )
         ros.spin_for(1.0)
         msg = conv.numpy_to_image(image, "rgb8", conv.ns_to_stamp(0), "camera_optical_frame")
         t0 = time.monotonic()
@@ -114,8 +135,12 @@ def run_node(ckpt: Path, image: np.ndarray, seconds: float, log: Path, image_qos
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=6.0, help="seconds of 30 Hz input per run")
-    ap.add_argument("--image-qos", default="sensor_data", choices=("sensor_data", "reliable"),
-                    help="QoS of the image publisher and the node's subscription")
+    ap.add_argument(
+        "--image-qos",
+        default="sensor_data",
+        choices=("sensor_data", "reliable"),
+        help="QoS of the image publisher and the node's subscription",
+    )
     ap.add_argument("--strict", action="store_true", help="exit 1 when a bar fails")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
@@ -138,22 +163,35 @@ def main() -> int:
         e2e = np.asarray(r["e2e_ms"])
         frac = r["received"] / r["sent"]
         print(f"keeps up (MobileNetV3-small 128x96, {W}x{H} rgb8 at {HZ:.0f} Hz, {r['sent']} frames):")
-        print(f"  bare Localizer.localize p50 {bare:.2f} ms | node callback->publish p50 {node_p50:.2f} ms "
-              f"(p95 {float(r['diag']['latency_ms_p95']):.2f}), node inference p50 "
-              f"{float(r['diag']['inference_ms_p50']):.2f} ms")
-        print(f"  end-to-end publish->pose receipt p50 {np.median(e2e):.2f} ms, p95 {np.percentile(e2e, 95):.2f} ms "
-              f"(includes DDS transport both ways)")
-        print(f"  poses for {r['received']}/{r['sent']} frames ({100 * frac:.1f}%), node received "
-              f"{r['diag']['frames_received']}, dropped {r['diag']['frames_dropped']}")
+        print(
+            f"  bare Localizer.localize p50 {bare:.2f} ms | node callback->publish p50 {node_p50:.2f} ms "
+            f"(p95 {float(r['diag']['latency_ms_p95']):.2f}), node inference p50 "
+            f"{float(r['diag']['inference_ms_p50']):.2f} ms"
+        )
+        print(
+            f"  end-to-end publish->pose receipt p50 {np.median(e2e):.2f} ms, p95 {np.percentile(e2e, 95):.2f} ms "
+            f"(includes DDS transport both ways)"
+        )
+        print(
+            f"  poses for {r['received']}/{r['sent']} frames ({100 * frac:.1f}%), node received "
+            f"{r['diag']['frames_received']}, dropped {r['diag']['frames_dropped']}"
+        )
         inf_p50 = float(r["diag"]["inference_ms_p50"])
         node_received = int(r["diag"]["frames_received"])
-        bar(node_p50 <= 1.25 * inf_p50, f"node latency p50 {node_p50:.2f} ms <= 1.25 x its Localizer call p50 "
-            f"{inf_p50:.2f} ms (+{100 * (node_p50 / inf_p50 - 1):.0f}%; same process, same time)")
-        bar(r["received"] >= 0.95 * node_received,
+        bar(
+            node_p50 <= 1.25 * inf_p50,
+            f"node latency p50 {node_p50:.2f} ms <= 1.25 x its Localizer call p50 "
+            f"{inf_p50:.2f} ms (+{100 * (node_p50 / inf_p50 - 1):.0f}%; same process, same time)",
+        )
+        bar(
+            r["received"] >= 0.95 * node_received,
             f"published for {r['received']}/{node_received} = {100 * r['received'] / max(node_received, 1):.1f}% "
-            f">= 95% of the frames the node received")
-        print(f"  transport: the node received {node_received}/{r['sent']} frames "
-              f"({args.image_qos} QoS{'; best effort loses large frames under CPU load' if node_received < r['sent'] else ''})")
+            f">= 95% of the frames the node received",
+        )
+        print(
+            f"  transport: the node received {node_received}/{r['sent']} frames "
+            f"({args.image_qos} QoS{'; best effort loses large frames under CPU load' if node_received < r['sent'] else ''})"
+        )
 
         bare_slow = bare_latency_ms(slow, image, n=10)
         r = run_node(slow, image, args.seconds, tmp / "slow.log", args.image_qos)
@@ -162,10 +200,15 @@ def main() -> int:
         first, last = float(np.median(e2e[:third])), float(np.median(e2e[-third:]))
         dropped = int(r["diag"]["frames_dropped"])
         print(f"too slow (ResNet-18 {W}x{H}, bare p50 {bare_slow:.1f} ms = {1000 / bare_slow:.1f} Hz < {HZ:.0f} Hz):")
-        print(f"  poses for {r['received']}/{r['sent']} frames, node dropped {dropped}; end-to-end p50 first third "
-              f"{first:.1f} ms, last third {last:.1f} ms, p95 {np.percentile(e2e, 95):.1f} ms")
+        print(
+            f"  poses for {r['received']}/{r['sent']} frames, node dropped {dropped}; end-to-end p50 first third "
+            f"{first:.1f} ms, last third {last:.1f} ms, p95 {np.percentile(e2e, 95):.1f} ms"
+        )
         bar(dropped > 0, f"old frames dropped ({dropped})")
-        bar(last <= 1.5 * first + 20.0, f"latency does not grow: last third p50 {last:.1f} ms <= 1.5 x {first:.1f} + 20 ms")
+        bar(
+            last <= 1.5 * first + 20.0,
+            f"latency does not grow: last third p50 {last:.1f} ms <= 1.5 x {first:.1f} + 20 ms",
+        )
     if failures and args.strict:
         return 1
     return 0

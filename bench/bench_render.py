@@ -28,9 +28,11 @@ def main() -> int:
     scene = generate_scene(cfg)
     gen_s = time.perf_counter() - t0
     traj = scene.walkthrough()
-    print(f"default building: generated in {gen_s:.1f} s, {len(scene.plan.boxes)} boxes, "
-          f"{len(scene.surfaces.faces)} faces, textures {scene.surfaces.atlas.nbytes / 1e6:.0f} MB, "
-          f"walkthrough {len(traj)} frames ({traj.timestamps[-1]:.0f} s, {traj.path_length():.0f} m)")
+    print(
+        f"default building: generated in {gen_s:.1f} s, {len(scene.plan.boxes)} boxes, "
+        f"{len(scene.surfaces.faces)} faces, textures {scene.surfaces.atlas.nbytes / 1e6:.0f} MB, "
+        f"walkthrough {len(traj)} frames ({traj.timestamps[-1]:.0f} s, {traj.path_length():.0f} m)"
+    )
     idx = np.linspace(0, len(traj) - 1, args.frames).astype(int)
     cam = scene.camera
     scene.render(traj.positions[0], traj.quaternions[0])  # warm-up (ray cache)
@@ -41,9 +43,11 @@ def main() -> int:
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     times = np.array(times)
-    print(f"render {cam.width}x{cam.height}: {len(idx) / times.sum():.1f} frames/s on one thread "
-          f"(median {1e3 * np.median(times):.1f} ms, p90 {1e3 * np.percentile(times, 90):.1f} ms per frame; "
-          f"CPU {1e3 * np.median(cpu):.1f} ms per frame -> {1 / np.median(cpu):.1f} frames/s per idle core)")
+    print(
+        f"render {cam.width}x{cam.height}: {len(idx) / times.sum():.1f} frames/s on one thread "
+        f"(median {1e3 * np.median(times):.1f} ms, p90 {1e3 * np.percentile(times, 90):.1f} ms per frame; "
+        f"CPU {1e3 * np.median(cpu):.1f} ms per frame -> {1 / np.median(cpu):.1f} frames/s per idle core)"
+    )
     with ThreadPoolExecutor(2) as pool:  # what synthesize() does on a 2-core machine
         t = time.perf_counter()
         list(pool.map(lambda i: scene.render(traj.positions[i], traj.quaternions[i], cam), idx))
@@ -53,8 +57,10 @@ def main() -> int:
             t = time.perf_counter()
             out = synthesize(cfg, tmp, progress=False)
             total = time.perf_counter() - t
-            print(f"full default synthesize(): {out.num_frames} frames + video in {total:.1f} s "
-                  f"({out.num_frames / out.render_seconds:.1f} frames/s incl. encoding)")
+            print(
+                f"full default synthesize(): {out.num_frames} frames + video in {total:.1f} s "
+                f"({out.num_frames / out.render_seconds:.1f} frames/s incl. encoding)"
+            )
     return 0
 
 

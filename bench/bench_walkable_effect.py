@@ -36,15 +36,18 @@ def build_dataset(out: Path, width: int, height: int, step: int):
     if not Path(traj.frames[0]).suffix:  # frame ids -> image file names
         from camposer_core.trajectory import Trajectory
 
-        traj = Trajectory([f"{f}.png" for f in traj.frames], traj.timestamps, traj.positions, traj.quaternions,
-                          traj.recordings)
+        traj = Trajectory(
+            [f"{f}.png" for f in traj.frames], traj.timestamps, traj.positions, traj.quaternions, traj.recordings
+        )
     frames = out.parent / (out.name + "_frames")
     frames.mkdir(parents=True, exist_ok=True)
     for name, img in zip(traj.frames, scene.iter_frames(traj)):
         if not (frames / name).is_file():
             cv2.imwrite(str(frames / name), img[..., ::-1])
     split = SplitConfig(method="recording", val_recordings=("lap1",), test_recordings=("lap2",))
-    ds = write_dataset(out, frames, traj, scene.camera, split=split, manifest={"source": "bench_walkable_effect"}, force=True)
+    ds = write_dataset(
+        out, frames, traj, scene.camera, split=split, manifest={"source": "bench_walkable_effect"}, force=True
+    )
     walkable = scene.walkable_map()
     walkable.save(out / "walkable.yaml")
     gt_walkable = walkable.is_walkable(traj.positions)
@@ -107,7 +110,10 @@ def main() -> None:
     reports = {}
     base = RetrievalBaseline().fit(ds, "train")
     reports["retrieval baseline"] = evaluate_predictions(base.predict_split(ds, "test"), ds.poses("test"), walkable)
-    for name, weight in (("PoseNet", 0.0), (f"PoseNet + walkable penalty (w={args.penalty_weight})", args.penalty_weight)):
+    for name, weight in (
+        ("PoseNet", 0.0),
+        (f"PoseNet + walkable penalty (w={args.penalty_weight})", args.penalty_weight),
+    ):
         run = out / ("run_plain" if weight == 0 else "run_penalty")
         res = train_model(ds, run, args.epochs, args.mode, weight, args.width, args.height)
         reports[name] = evaluate_checkpoint(

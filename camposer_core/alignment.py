@@ -79,11 +79,11 @@ class Similarity:
         object.__setattr__(self, "translation", t.copy())
 
     @classmethod
-    def identity(cls) -> "Similarity":
+    def identity(cls) -> Similarity:
         return cls()
 
     @classmethod
-    def from_matrix(cls, T) -> "Similarity":
+    def from_matrix(cls, T) -> Similarity:
         """From a 4x4 matrix ``[[s R, t], [0, 1]]``."""
         T = np.asarray(T, dtype=np.float64)
         if T.shape != (4, 4):
@@ -124,12 +124,12 @@ class Similarity:
         q = np.asarray(quaternions, dtype=np.float64)
         return self.apply(positions), quat_canonical(quat_multiply(self.quaternion, q))
 
-    def inverse(self) -> "Similarity":
+    def inverse(self) -> Similarity:
         """The transform from target back to source."""
         R_inv = self.rotation.T
         return Similarity(1.0 / self.scale, R_inv, -(R_inv @ self.translation) / self.scale)
 
-    def __matmul__(self, other: "Similarity") -> "Similarity":
+    def __matmul__(self, other: Similarity) -> Similarity:
         """``self @ other``: apply ``other`` first, then ``self``."""
         return Similarity(
             self.scale * other.scale,
@@ -148,7 +148,7 @@ class Similarity:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Similarity":
+    def from_dict(cls, d: dict) -> Similarity:
         try:
             return cls(float(d["scale"]), np.asarray(d["rotation"], float), np.asarray(d["translation"], float))
         except (KeyError, TypeError) as exc:

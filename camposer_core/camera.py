@@ -64,7 +64,7 @@ class PinholeCamera:
         object.__setattr__(self, "height", int(self.height))
 
     @classmethod
-    def from_fov(cls, width: int, height: int, hfov_deg: float, **kw) -> "PinholeCamera":
+    def from_fov(cls, width: int, height: int, hfov_deg: float, **kw) -> PinholeCamera:
         """Square-pixel camera with the given horizontal field of view, principal point at
         the image centre."""
         f = 0.5 * width / np.tan(np.radians(hfov_deg) / 2)
@@ -79,7 +79,7 @@ class PinholeCamera:
     def has_distortion(self) -> bool:
         return any(abs(c) > 0 for c in self.distortion)
 
-    def scaled(self, width: int, height: int) -> "PinholeCamera":
+    def scaled(self, width: int, height: int) -> PinholeCamera:
         """The same camera for images resized to ``width x height``."""
         sx, sy = width / self.width, height / self.height
         return replace(
@@ -127,7 +127,7 @@ class PinholeCamera:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "camera dict") -> "PinholeCamera":
+    def from_dict(cls, d: dict, source: str = "camera dict") -> PinholeCamera:
         try:
             K = [float(v) for v in d["camera_matrix"]["data"]]
             if len(K) != 9:

@@ -23,9 +23,9 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,9 @@ def _evaluation(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path):
 
     if _prepare(folder, cfg.force, "evaluation (held-out lap)"):
         walkable = WalkableMap.load(dataset.walkable_map_path) if dataset.walkable_map_path else None
-        report = evaluate_checkpoint(checkpoint, dataset, "test", folder, walkable,
-                                     label="demo model on the held-out lap", overwrite=True)
+        report = evaluate_checkpoint(
+            checkpoint, dataset, "test", folder, walkable, label="demo model on the held-out lap", overwrite=True
+        )
         print(report.table())
         _mark_done(folder, {"label": "held-out lap"})
     return json.loads((folder / "metrics.json").read_text())
@@ -155,8 +156,10 @@ def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | 
     try:
         from camposer_ros.bag_eval import evaluate_split_through_nodes
     except ImportError as exc:  # no rclpy on this machine
-        print(f"[demo] replay: skipped, ROS 2 (rclpy) is not importable ({exc}); "
-              "install the `ros` extra or source a ROS 2 workspace")
+        print(
+            f"[demo] replay: skipped, ROS 2 (rclpy) is not importable ({exc}); "
+            "install the `ros` extra or source a ROS 2 workspace"
+        )
         return None
     if _prepare(folder, cfg.force, "replay through the ROS 2 localizer node"):
         result = evaluate_split_through_nodes(dataset.root, checkpoint, folder, split="test", force=True)
@@ -206,12 +209,21 @@ def _fmt_errors(m: dict, key: str) -> str:
     e = m.get(key) or {}
     if not e:
         return "n/a"
-    return (f"{e['position_median_m']:.2f} m / {e['rotation_median_deg']:.1f} deg median, "
-            f"{e['position_mean_m']:.2f} m / {e['rotation_mean_deg']:.1f} deg mean")
+    return (
+        f"{e['position_median_m']:.2f} m / {e['rotation_median_deg']:.1f} deg median, "
+        f"{e['position_mean_m']:.2f} m / {e['rotation_mean_deg']:.1f} deg mean"
+    )
 
 
-def _write_summary(out: Path, cfg: DemoConfig, dataset, evaluation: dict, replay: dict | None, seconds: float,
-                   skipped: Sequence[str] = ()) -> Path:
+def _write_summary(
+    out: Path,
+    cfg: DemoConfig,
+    dataset,
+    evaluation: dict,
+    replay: dict | None,
+    seconds: float,
+    skipped: Sequence[str] = (),
+) -> Path:
     ds_manifest = dataset.manifest
     lines = [
         "# camposer demo",
@@ -223,26 +235,34 @@ def _write_summary(out: Path, cfg: DemoConfig, dataset, evaluation: dict, replay
     ]
     sfm = ds_manifest.get("sfm")
     if sfm:
-        lines.append(f"- SfM: {sfm.get('registered')}/{sfm.get('total')} frames registered, "
-                     f"mean reprojection error {sfm.get('mean_reprojection_error_px', float('nan')):.2f} px")
+        lines.append(
+            f"- SfM: {sfm.get('registered')}/{sfm.get('total')} frames registered, "
+            f"mean reprojection error {sfm.get('mean_reprojection_error_px', float('nan')):.2f} px"
+        )
     gt = ds_manifest.get("groundtruth_comparison")
     if gt:
-        lines.append(f"- Map poses vs ground truth: RMSE {gt['map_frame']['rmse_m']:.3f} m over a "
-                     f"{gt['path_length_m']:.0f} m path")
+        lines.append(
+            f"- Map poses vs ground truth: RMSE {gt['map_frame']['rmse_m']:.3f} m over a "
+            f"{gt['path_length_m']:.0f} m path"
+        )
     lines += [
         f"- Held-out lap, offline (`Localizer`): raw {_fmt_errors(evaluation, 'raw')}; "
         f"snapped {_fmt_errors(evaluation, 'snapped')}",
     ]
     if evaluation.get("retrieval_baseline"):
-        lines.append(f"- For comparison, the retrieval baseline (pose of the most similar training image): "
-                     f"{_fmt_errors(evaluation, 'retrieval_baseline')}")
+        lines.append(
+            f"- For comparison, the retrieval baseline (pose of the most similar training image): "
+            f"{_fmt_errors(evaluation, 'retrieval_baseline')}"
+        )
     if replay:
         lat = replay.get("latency") or {}
         ev = replay.get("evaluation") or {}
-        lines.append(f"- Held-out lap, replayed through the ROS 2 node: raw {_fmt_errors(ev, 'raw')}; "
-                     f"snapped {_fmt_errors(ev, 'snapped')}; {replay.get('poses_received')} poses for "
-                     f"{replay.get('frames_sent')} images"
-                     + (f"; latency p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms" if "p50_ms" in lat else ""))
+        lines.append(
+            f"- Held-out lap, replayed through the ROS 2 node: raw {_fmt_errors(ev, 'raw')}; "
+            f"snapped {_fmt_errors(ev, 'snapped')}; {replay.get('poses_received')} poses for "
+            f"{replay.get('frames_sent')} images"
+            + (f"; latency p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms" if "p50_ms" in lat else "")
+        )
     elif cfg.replay:
         lines.append("- ROS 2 replay: skipped (see the log above)")
     lines += [
@@ -285,8 +305,15 @@ def register(subparsers) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     cfg = DemoConfig(
-        out=args.out, preset=args.preset, seed=args.seed, mapping=args.mapping, fps=args.fps,
-        train_config=args.train_config, epochs=args.epochs, replay=not args.no_replay, force=args.force,
+        out=args.out,
+        preset=args.preset,
+        seed=args.seed,
+        mapping=args.mapping,
+        fps=args.fps,
+        train_config=args.train_config,
+        epochs=args.epochs,
+        replay=not args.no_replay,
+        force=args.force,
     )
     run_demo(cfg)
     return 0

@@ -175,13 +175,13 @@ class Pose:
         return pose_to_matrix(self.position, self.quaternion)
 
     @classmethod
-    def from_matrix(cls, T) -> "Pose":
+    def from_matrix(cls, T) -> Pose:
         return cls(*pose_from_matrix(T))
 
-    def inverse(self) -> "Pose":
+    def inverse(self) -> Pose:
         return Pose(*invert(self.position, self.quaternion))
 
-    def __matmul__(self, other: "Pose") -> "Pose":
+    def __matmul__(self, other: Pose) -> Pose:
         """``self @ other``: compose, i.e. ``T_self @ T_other``."""
         return Pose(*compose(self.position, self.quaternion, other.position, other.quaternion))
 

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -96,7 +97,9 @@ class Localizer:
         self.transform = transform
         self.map_frame = map_frame
         self.covariance = (
-            np.diag([1.0, 1.0, 1.0] + [np.radians(10.0) ** 2] * 3) if covariance is None else np.asarray(covariance, float)
+            np.diag([1.0, 1.0, 1.0] + [np.radians(10.0) ** 2] * 3)
+            if covariance is None
+            else np.asarray(covariance, float)
         )
         if self.covariance.shape != (6, 6):
             raise ValueError(f"covariance must be 6x6, got {self.covariance.shape}")
@@ -141,9 +144,14 @@ class Localizer:
 
     @classmethod
     def from_checkpoint(
-        cls, path, device="cpu", walkable_map=None, snap_margin_m: float = 0.0, refiners: Sequence[Refiner] = (),
+        cls,
+        path,
+        device="cpu",
+        walkable_map=None,
+        snap_margin_m: float = 0.0,
+        refiners: Sequence[Refiner] = (),
         optimize: bool = True,
-    ) -> "Localizer":
+    ) -> Localizer:
         """Load a checkpoint written by ``camposer train``. ``walkable_map`` is a
         :class:`~camposer_core.walkable.WalkableMap` or the path of its YAML file."""
         from .training.checkpoint import Checkpoint
@@ -208,7 +216,9 @@ class Localizer:
         res = self.walkable_map.snap(pos, margin=self.snap_margin_m)
         snapped = np.asarray(res.positions, float).reshape(-1, 3)
         dist = np.asarray(res.distance_m, float).reshape(-1)
-        return [replace(e, snapped_position=snapped[i], snap_distance_m=float(dist[i])) for i, e in enumerate(estimates)]
+        return [
+            replace(e, snapped_position=snapped[i], snap_distance_m=float(dist[i])) for i, e in enumerate(estimates)
+        ]
 
 
 def _load_walkable(walkable_map):

@@ -66,14 +66,14 @@ class Trajectory:
             raise ValueError("trajectory contains NaN or inf positions/timestamps")
 
     @classmethod
-    def empty(cls) -> "Trajectory":
+    def empty(cls) -> Trajectory:
         """A trajectory with no frames."""
         return cls([], np.zeros(0), np.zeros((0, 3)), np.zeros((0, 4)))
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def subset(self, index) -> "Trajectory":
+    def subset(self, index) -> Trajectory:
         """Rows selected by an index array or boolean mask, in that order."""
         idx = np.arange(len(self))[index]
         return Trajectory(
@@ -111,7 +111,7 @@ class Trajectory:
         return path
 
     @classmethod
-    def load_csv(cls, path) -> "Trajectory":
+    def load_csv(cls, path) -> Trajectory:
         """Read a pose CSV. Raises ``ValueError`` naming the file, line and problem."""
         path = Path(path)
         if not path.is_file():
@@ -130,7 +130,9 @@ class Trajectory:
             for row in reader:
                 lineno = reader.line_num  # physical line (blank lines are skipped by csv)
                 if None in row:
-                    raise ValueError(f"{path}:{lineno}: {len(fieldnames) + len(row[None])} fields, header has {len(fieldnames)}")
+                    raise ValueError(
+                        f"{path}:{lineno}: {len(fieldnames) + len(row[None])} fields, header has {len(fieldnames)}"
+                    )
                 vals = []
                 for c in POSE_COLUMNS[1:]:
                     if row[c] is None or not row[c].strip():

@@ -22,9 +22,9 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -85,19 +85,44 @@ class VideoWriter:
         self._tmp: Path | None = None
         self._log = None
 
-    def open(self) -> "VideoWriter":
+    def open(self) -> VideoWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=self.path.suffix or ".mp4", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=self.path.suffix or ".mp4", dir=self.path.parent
+        )
         os.close(fd)
         self._tmp = Path(tmp)
         self._log = tempfile.TemporaryFile()
         cmd = [
-            ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.width}x{self.height}",
-            "-framerate", repr(self.fps), "-i", "-",
-            "-an", "-c:v", "libx264", "-preset", self.preset, "-crf", str(self.crf),
-            "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(self._tmp),
-        ]  # fmt: skip
+            ffmpeg_exe(),
+            "-nostdin",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{self.width}x{self.height}",
+            "-framerate",
+            repr(self.fps),
+            "-i",
+            "-",
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            self.preset,
+            "-crf",
+            str(self.crf),
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            str(self._tmp),
+        ]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log)
         return self
 
@@ -147,7 +172,7 @@ class VideoWriter:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self.open()
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -243,7 +268,7 @@ def output_size(width: int, height: int, long_side: int | None) -> tuple[int, in
 _PTS_RE = re.compile(r"Parsed_showinfo.*?\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s+pts_time:\s*(-?[\d.eE+-]+)")
 
 
-def _pump_stderr(stream, pts: "queue.Queue[float | None]", log: list[str]) -> None:
+def _pump_stderr(stream, pts: queue.Queue[float | None], log: list[str]) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode(errors="replace")
         m = _PTS_RE.search(line)
@@ -274,9 +299,24 @@ def iter_frames(path, fps: float | None = None, long_side: int | None = None) ->
         filters.append(f"scale={w}:{h}:flags=area")
     filters.append("showinfo")
     cmd = [
-        ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "info", "-i", str(path),
-        "-map", "0:v:0", "-an", "-vf", ",".join(filters), "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
-    ]  # fmt: skip
+        ffmpeg_exe(),
+        "-nostdin",
+        "-hide_banner",
+        "-loglevel",
+        "info",
+        "-i",
+        str(path),
+        "-map",
+        "0:v:0",
+        "-an",
+        "-vf",
+        ",".join(filters),
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     pts: queue.Queue = queue.Queue()
     log: list[str] = []

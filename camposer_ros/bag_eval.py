@@ -48,8 +48,15 @@ from .localizer_node import LocalizerNodeConfig
 from .process import NodeProcess, RosSession
 from .qos import RELIABLE
 
-__all__ = ["BagEvalConfig", "BagEvalResult", "LatencySummary", "run_bag_eval", "play_bag", "cdr_header_stamp_ns",
-           "evaluate_split_through_nodes"]
+__all__ = [
+    "BagEvalConfig",
+    "BagEvalResult",
+    "LatencySummary",
+    "run_bag_eval",
+    "play_bag",
+    "cdr_header_stamp_ns",
+    "evaluate_split_through_nodes",
+]
 
 _NODE = LocalizerNodeConfig()
 
@@ -86,12 +93,13 @@ class LatencySummary:
     max_ms: float
 
     @classmethod
-    def from_ms(cls, values) -> "LatencySummary":
+    def from_ms(cls, values) -> LatencySummary:
         v = np.asarray(values, float)
         if v.size == 0:
             return cls(0, float("nan"), float("nan"), float("nan"), float("nan"))
-        return cls(int(v.size), float(np.percentile(v, 50)), float(np.percentile(v, 95)), float(v.mean()),
-                   float(v.max()))
+        return cls(
+            int(v.size), float(np.percentile(v, 50)), float(np.percentile(v, 95)), float(v.mean()), float(v.max())
+        )
 
 
 @dataclass
@@ -123,15 +131,17 @@ class BagEvalResult:
 
     def __str__(self) -> str:
         lat = self.latency
-        return "\n".join([
-            self.report.table(),
-            f"frames: {self.frames_sent} images replayed, {self.poses_received} poses received "
-            f"({self.snapped_received} snapped), {self.frames_without_pose} frames without a pose, "
-            f"node dropped {self.node_dropped if self.node_dropped is not None else '?'}",
-            f"latency (image -> pose): p50 {lat.p50_ms:.1f} ms, p95 {lat.p95_ms:.1f} ms, "
-            f"mean {lat.mean_ms:.1f} ms, max {lat.max_ms:.1f} ms (n={lat.count})",
-            f"report: {self.out}",
-        ])
+        return "\n".join(
+            [
+                self.report.table(),
+                f"frames: {self.frames_sent} images replayed, {self.poses_received} poses received "
+                f"({self.snapped_received} snapped), {self.frames_without_pose} frames without a pose, "
+                f"node dropped {self.node_dropped if self.node_dropped is not None else '?'}",
+                f"latency (image -> pose): p50 {lat.p50_ms:.1f} ms, p95 {lat.p95_ms:.1f} ms, "
+                f"mean {lat.mean_ms:.1f} ms, max {lat.max_ms:.1f} ms (n={lat.count})",
+                f"report: {self.out}",
+            ]
+        )
 
 
 def cdr_header_stamp_ns(data: bytes) -> int:
@@ -211,8 +221,9 @@ def _node_params(cfg: BagEvalConfig, image_topic: str) -> dict:
     }
 
 
-def play_bag(ros: RosSession, pub, bag, topic: str, rate: float = 1.0, sent: dict[int, float] | None = None
-             ) -> dict[int, float]:
+def play_bag(
+    ros: RosSession, pub, bag, topic: str, rate: float = 1.0, sent: dict[int, float] | None = None
+) -> dict[int, float]:
     """Publish the messages of ``topic`` in ``bag`` (serialized, unchanged) on ``pub`` at the
     bag's timing divided by ``rate``, spinning ``ros`` meanwhile. Returns (and fills ``sent``)
     header stamp (ns) → monotonic publish time (s)."""
@@ -232,9 +243,12 @@ def play_bag(ros: RosSession, pub, bag, topic: str, rate: float = 1.0, sent: dic
 
 
 def _wait_ready(ros: RosSession, pub, node_proc: NodeProcess | None, timeout: float) -> None:
-    ros.spin_until(lambda: (pub is None or pub.get_subscription_count() > 0)
-                   and ros.node.count_publishers(_NODE.pose_topic) > 0,
-                   timeout, "the localizer node (its image subscription and pose publisher)", watch=node_proc)
+    ros.spin_until(
+        lambda: (pub is None or pub.get_subscription_count() > 0) and ros.node.count_publishers(_NODE.pose_topic) > 0,
+        timeout,
+        "the localizer node (its image subscription and pose publisher)",
+        watch=node_proc,
+    )
     ros.spin_for(0.5)  # let both directions finish matching
 
 
@@ -245,8 +259,12 @@ def _predictions(rec: _Recorder) -> Trajectory:
         p, q = conv.pose_from_msg(rec.raw[s][0].pose)
         pos.append(p)
         quat.append(q)
-    return Trajectory([str(s) for s in stamps], np.asarray(stamps, float) / 1e9,
-                      np.asarray(pos).reshape(-1, 3), np.asarray(quat).reshape(-1, 4))
+    return Trajectory(
+        [str(s) for s in stamps],
+        np.asarray(stamps, float) / 1e9,
+        np.asarray(pos).reshape(-1, 3),
+        np.asarray(quat).reshape(-1, 4),
+    )
 
 
 def _use_published_snaps(report, rec: _Recorder) -> None:
@@ -289,16 +307,23 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
                 pub = ros.node.create_publisher(image_type, image_topic, RELIABLE)
                 _wait_ready(ros, pub, node_proc, cfg.timeout_s)
                 play_bag(ros, pub, cfg.bag, image_topic, cfg.rate, sent)
-                ros.spin_until(lambda: len(rec.raw) >= len(sent) or
-                               time.monotonic() - max(rec.last_activity, max(sent.values())) > cfg.drain_s,
-                               cfg.timeout_s, "the last poses")
+                ros.spin_until(
+                    lambda: (
+                        len(rec.raw) >= len(sent)
+                        or time.monotonic() - max(rec.last_activity, max(sent.values())) > cfg.drain_s
+                    ),
+                    cfg.timeout_s,
+                    "the last poses",
+                )
             else:
                 _wait_ready(ros, None, node_proc, cfg.timeout_s)
                 print(f"waiting for images on {image_topic} (start `ros2 bag play {cfg.bag}`)", flush=True)
-                ros.spin_until(lambda: rec.images, cfg.timeout_s, f"images on {image_topic} from the bag player",
-                               watch=node_proc)
-                ros.spin_until(lambda: time.monotonic() - rec.last_activity > cfg.idle_s, 24 * 3600,
-                               "the end of the replay")
+                ros.spin_until(
+                    lambda: rec.images, cfg.timeout_s, f"images on {image_topic} from the bag player", watch=node_proc
+                )
+                ros.spin_until(
+                    lambda: time.monotonic() - rec.last_activity > cfg.idle_s, 24 * 3600, "the end of the replay"
+                )
                 sent = dict(rec.images)
             n_diag = len(rec.diagnostics)
             try:  # one more diagnostics message, sent after the last frame
@@ -310,21 +335,33 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
             node_proc.stop()
 
     if not rec.raw:
-        raise RuntimeError(f"the localizer node published no pose for the {len(sent)} images of {cfg.bag}"
-                           + (f"; its log: {node_proc.log_path}" if node_proc else ""))
+        raise RuntimeError(
+            f"the localizer node published no pose for the {len(sent)} images of {cfg.bag}"
+            + (f"; its log: {node_proc.log_path}" if node_proc else "")
+        )
     walkable = None
     if cfg.walkable_map is not None:
         from camposer_core.walkable import WalkableMap
 
         walkable = WalkableMap.load(cfg.walkable_map)
-    report = evaluate_predictions(_predictions(rec), gt, walkable_map=walkable, snap_margin_m=cfg.snap_margin_m,
-                                  label=f"bag replay of {Path(cfg.bag).name}")
+    report = evaluate_predictions(
+        _predictions(rec),
+        gt,
+        walkable_map=walkable,
+        snap_margin_m=cfg.snap_margin_m,
+        label=f"bag replay of {Path(cfg.bag).name}",
+    )
     _use_published_snaps(report, rec)
     latency = LatencySummary.from_ms([(rec.raw[s][1] - t) * 1000.0 for s, t in sent.items() if s in rec.raw])
     diag = rec.diagnostics[-1] if rec.diagnostics else {}
     result = BagEvalResult(
-        out=out, report=report, latency=latency, frames_sent=len(sent), poses_received=len(rec.raw),
-        snapped_received=len(rec.snapped), frames_without_pose=sum(1 for s in sent if s not in rec.raw),
+        out=out,
+        report=report,
+        latency=latency,
+        frames_sent=len(sent),
+        poses_received=len(rec.raw),
+        snapped_received=len(rec.snapped),
+        frames_without_pose=sum(1 for s in sent if s not in rec.raw),
         node_dropped=int(diag["frames_dropped"]) if "frames_dropped" in diag else None,
         node_received=int(diag["frames_received"]) if "frames_received" in diag else None,
     )
@@ -336,9 +373,16 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
     return result
 
 
-def evaluate_split_through_nodes(dataset, model, out, split: str = "test", rate: float = 1.0,
-                                 walkable_map=None, max_frames: int | None = None,
-                                 force: bool = False) -> BagEvalResult:
+def evaluate_split_through_nodes(
+    dataset,
+    model,
+    out,
+    split: str = "test",
+    rate: float = 1.0,
+    walkable_map=None,
+    max_frames: int | None = None,
+    force: bool = False,
+) -> BagEvalResult:
     """``camposer bag write`` + ``camposer bag eval`` in one call (what ``make demo`` runs): write
     ``split`` of ``dataset`` as ``OUT/bag`` (mcap, raw images), replay it through the localizer
     node and write the report into ``OUT/report``. ``walkable_map`` defaults to the dataset's
@@ -351,6 +395,13 @@ def evaluate_split_through_nodes(dataset, model, out, split: str = "test", rate:
     bag = write_dataset_bag(ds, out / "bag", split=split, max_frames=max_frames, force=force).path
     if walkable_map is None:
         walkable_map = ds.walkable_map_path
-    return run_bag_eval(BagEvalConfig(bag=bag, model=Path(model), out=out / "report", rate=rate,
-                                      walkable_map=None if walkable_map is None else Path(walkable_map),
-                                      force=force))
+    return run_bag_eval(
+        BagEvalConfig(
+            bag=bag,
+            model=Path(model),
+            out=out / "report",
+            rate=rate,
+            walkable_map=None if walkable_map is None else Path(walkable_map),
+            force=force,
+        )
+    )

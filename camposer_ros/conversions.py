@@ -96,9 +96,7 @@ def image_to_numpy(msg: Image, expected_size: tuple[int, int] | None = None) -> 
     or an unexpected size."""
     enc = msg.encoding.strip().lower()
     if enc not in IMAGE_CHANNELS:
-        raise MessageError(
-            f"unsupported image encoding {msg.encoding!r} (supported: {', '.join(IMAGE_CHANNELS)})"
-        )
+        raise MessageError(f"unsupported image encoding {msg.encoding!r} (supported: {', '.join(IMAGE_CHANNELS)})")
     channels = IMAGE_CHANNELS[enc]
     w, h, step = int(msg.width), int(msg.height), int(msg.step)
     if w <= 0 or h <= 0:
@@ -130,9 +128,7 @@ def compressed_to_numpy(msg: CompressedImage, expected_size: tuple[int, int] | N
     if img is None:
         raise MessageError(f"compressed image ({msg.format!r}, {data.size} bytes) could not be decoded (corrupt?)")
     if expected_size is not None and (img.shape[1], img.shape[0]) != tuple(expected_size):
-        raise MessageError(
-            f"image is {img.shape[1]}x{img.shape[0]}, expected {expected_size[0]}x{expected_size[1]}"
-        )
+        raise MessageError(f"image is {img.shape[1]}x{img.shape[0]}, expected {expected_size[0]}x{expected_size[1]}")
     return img, "bgr8"
 
 
@@ -156,8 +152,9 @@ def numpy_to_compressed(rgb: np.ndarray, stamp: Time, frame_id: str, quality: in
     """uint8 RGB ``(H, W, 3)`` → JPEG ``sensor_msgs/CompressedImage`` (``format = "jpeg"``)."""
     import cv2
 
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    )
     if not ok:
         raise ValueError("JPEG encoding failed")
     msg = CompressedImage(header=header(stamp, frame_id), format="jpeg")
@@ -189,7 +186,9 @@ def pose_stamped(position, quaternion, stamp: Time, frame_id: str) -> PoseStampe
     return PoseStamped(header=header(stamp, frame_id), pose=pose_msg(position, quaternion))
 
 
-def pose_with_covariance_stamped(position, quaternion, covariance, stamp: Time, frame_id: str) -> PoseWithCovarianceStamped:
+def pose_with_covariance_stamped(
+    position, quaternion, covariance, stamp: Time, frame_id: str
+) -> PoseWithCovarianceStamped:
     """Pose plus its 6x6 covariance, row-major over (x, y, z, rotation about X, Y, Z) — the
     ``geometry_msgs/PoseWithCovariance`` layout (m², rad²). Raises on a non-6x6 or non-finite
     covariance."""

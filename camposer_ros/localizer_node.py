@@ -98,7 +98,7 @@ class LocalizerNodeConfig:
             node.declare_parameter(f.name, f.default)
 
     @classmethod
-    def from_node(cls, node) -> "LocalizerNodeConfig":
+    def from_node(cls, node) -> LocalizerNodeConfig:
         return cls(**{f.name: node.get_parameter(f.name).value for f in fields(cls)})
 
 
@@ -172,8 +172,9 @@ class LocalizerNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._map_frame = cfg.map_frame or self.localizer.map_frame
         if cfg.snap and self.localizer.walkable_map is None:
-            log.warning("snap is true but no walkable_map is set: publishing raw poses only "
-                        f"(no {cfg.snapped_pose_topic})")
+            log.warning(
+                f"snap is true but no walkable_map is set: publishing raw poses only (no {cfg.snapped_pose_topic})"
+            )
         if cfg.warmup:
             h, w = (cfg.image_height or 480), (cfg.image_width or 640)
             self.localizer.localize(np.zeros((h, w, 3), np.uint8), "rgb8")
@@ -186,8 +187,10 @@ class LocalizerNode(LifecycleNode):
         if self._snapping:
             self._pubs["snapped"] = self.create_lifecycle_publisher(PoseStamped, cfg.snapped_pose_topic, RELIABLE)
         self._tf = self._make_tf_broadcaster() if cfg.publish_tf else None
-        log.info(f"loaded {cfg.model_path} on {cfg.device}; map frame '{self._map_frame}', "
-                 f"snapping {'on' if self._snapping else 'off'}")
+        log.info(
+            f"loaded {cfg.model_path} on {cfg.device}; map frame '{self._map_frame}', "
+            f"snapping {'on' if self._snapping else 'off'}"
+        )
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -279,8 +282,10 @@ class LocalizerNode(LifecycleNode):
                 self._process(msg, received)
             except Exception as exc:  # noqa: BLE001 - one bad frame must never kill the node
                 self.stats.failed += 1
-                self.get_logger().error(f"inference failed on the frame stamped "
-                                        f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}: {exc}")
+                self.get_logger().error(
+                    f"inference failed on the frame stamped "
+                    f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}: {exc}"
+                )
 
     def _process(self, msg, received: float) -> None:
         expected = (self.cfg.image_width, self.cfg.image_height) if self.cfg.image_width > 0 else None
@@ -381,7 +386,10 @@ class LocalizerNode(LifecycleNode):
         if s.bad or s.failed:
             level, text = DiagnosticStatus.WARN, f"{s.bad} bad and {s.failed} failed frames so far"
         return DiagnosticStatus(
-            level=level, name=f"{self.get_name()}: localization", message=text, hardware_id=self.cfg.camera_frame,
+            level=level,
+            name=f"{self.get_name()}: localization",
+            message=text,
+            hardware_id=self.cfg.camera_frame,
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )
 
@@ -389,8 +397,10 @@ class LocalizerNode(LifecycleNode):
         try:
             from tf2_ros import TransformBroadcaster
         except ImportError:
-            self.get_logger().info("tf2_ros is not installed: not broadcasting the map -> camera transform "
-                                   f"(poses are still published on {self.cfg.pose_cov_topic})")
+            self.get_logger().info(
+                "tf2_ros is not installed: not broadcasting the map -> camera transform "
+                f"(poses are still published on {self.cfg.pose_cov_topic})"
+            )
             return None
         return TransformBroadcaster(self)
 
@@ -424,8 +434,7 @@ def load_localizer(cfg: LocalizerNodeConfig):
         torch.set_num_threads(cfg.torch_threads)
     from camposer_core.localizer import Localizer
 
-    return Localizer.from_checkpoint(model, device=cfg.device, walkable_map=walkable,
-                                     snap_margin_m=cfg.snap_margin_m)
+    return Localizer.from_checkpoint(model, device=cfg.device, walkable_map=walkable, snap_margin_m=cfg.snap_margin_m)
 
 
 def main(args: list[str] | None = None) -> int:

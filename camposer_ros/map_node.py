@@ -83,9 +83,13 @@ class MapNode(LifecycleNode):
     def config(self) -> MapNodeConfig:
         p = self.get_parameter
         return MapNodeConfig(
-            dataset=p("dataset").value, map_frame=p("map_frame").value, walkable_map=p("walkable_map").value,
-            points_topic=p("points_topic").value, path_topic=p("path_topic").value,
-            grid_topic=p("grid_topic").value, max_points=int(p("max_points").value),
+            dataset=p("dataset").value,
+            map_frame=p("map_frame").value,
+            walkable_map=p("walkable_map").value,
+            points_topic=p("points_topic").value,
+            path_topic=p("path_topic").value,
+            grid_topic=p("grid_topic").value,
+            max_points=int(p("max_points").value),
         )
 
     # ------------------------------------------------------------------ lifecycle

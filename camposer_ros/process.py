@@ -58,9 +58,16 @@ class NodeProcess:
     Use as a context manager; on exit the process gets SIGINT (clean rclpy shutdown), then
     SIGKILL after ``stop_timeout`` s."""
 
-    def __init__(self, name: str, params: dict | None = None, env: dict | None = None,
-                 log_path: Path | None = None, extra_args: list[str] | None = None, stop_timeout: float = 5.0,
-                 params_file: Path | None = None):
+    def __init__(
+        self,
+        name: str,
+        params: dict | None = None,
+        env: dict | None = None,
+        log_path: Path | None = None,
+        extra_args: list[str] | None = None,
+        stop_timeout: float = 5.0,
+        params_file: Path | None = None,
+    ):
         args = param_args(params or {})
         if params_file is not None:  # before the -p overrides, which win
             args[1:1] = ["--params-file", str(params_file)]
@@ -76,7 +83,7 @@ class NodeProcess:
         self.stop_timeout = stop_timeout
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "NodeProcess":
+    def start(self) -> NodeProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
@@ -104,7 +111,7 @@ class NodeProcess:
         self._log.close()
         return self.proc.returncode
 
-    def __enter__(self) -> "NodeProcess":
+    def __enter__(self) -> NodeProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -122,15 +129,17 @@ class RosSession:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
-    def spin_until(self, predicate: Callable[[], bool], timeout: float, what: str = "condition",
-                   watch: NodeProcess | None = None) -> None:
+    def spin_until(
+        self, predicate: Callable[[], bool], timeout: float, what: str = "condition", watch: NodeProcess | None = None
+    ) -> None:
         """Spin until ``predicate()`` is true. Raises ``TimeoutError`` naming ``what``; when the
         ``watch``ed process dies first, raises ``RuntimeError`` with the tail of its log."""
         deadline = time.monotonic() + timeout
         while not predicate():
             if watch is not None and not watch.alive():
-                raise RuntimeError(f"{watch.cmd[0]} exited ({watch.proc.returncode}) while waiting for {what}:\n"
-                                   + watch.log()[-3000:])
+                raise RuntimeError(
+                    f"{watch.cmd[0]} exited ({watch.proc.returncode}) while waiting for {what}:\n" + watch.log()[-3000:]
+                )
             if time.monotonic() > deadline:
                 tail = ("\n" + watch.log()[-3000:]) if watch is not None else ""
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}{tail}")
@@ -147,7 +156,7 @@ class RosSession:
         if self.context.ok():
             rclpy.shutdown(context=self.context)
 
-    def __enter__(self) -> "RosSession":
+    def __enter__(self) -> RosSession:
         return self
 
     def __exit__(self, *exc) -> None:

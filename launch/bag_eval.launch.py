@@ -6,12 +6,13 @@ report (the same one as ``camposer bag eval BAG --model CKPT``, which needs no R
         [walkable_map:=/path/walkable.yaml] [rate:=1.0] [out:=/path/report] [use_rviz:=false]
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, TimerAction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 
 def generate_launch_description():
@@ -34,18 +35,51 @@ def generate_launch_description():
         executable="localizer_node",
         name="camposer_localizer",
         output="screen",
-        parameters=[params, {"model_path": model, "walkable_map": LaunchConfiguration("walkable_map"),
-                             "image_topic": "/camera/image_raw", "image_qos": "reliable"}],
+        parameters=[
+            params,
+            {
+                "model_path": model,
+                "walkable_map": LaunchConfiguration("walkable_map"),
+                "image_topic": "/camera/image_raw",
+                "image_qos": "reliable",
+            },
+        ],
     )
     recorder = ExecuteProcess(
-        cmd=["camposer", "bag", "eval", bag, "--model", model, "--external-player", "--no-start-node",
-             "--map", LaunchConfiguration("walkable_map"), "--out", LaunchConfiguration("out"), "--force"],
+        cmd=[
+            "camposer",
+            "bag",
+            "eval",
+            bag,
+            "--model",
+            model,
+            "--external-player",
+            "--no-start-node",
+            "--map",
+            LaunchConfiguration("walkable_map"),
+            "--out",
+            LaunchConfiguration("out"),
+            "--force",
+        ],
         output="screen",
     )
     player = TimerAction(  # give the node and the recorder time to discover each other
         period=5.0,
-        actions=[ExecuteProcess(cmd=["ros2", "bag", "play", bag, "--rate", LaunchConfiguration("rate"),
-                                     "--topics", "/camera/image_raw"], output="screen")],
+        actions=[
+            ExecuteProcess(
+                cmd=[
+                    "ros2",
+                    "bag",
+                    "play",
+                    bag,
+                    "--rate",
+                    LaunchConfiguration("rate"),
+                    "--topics",
+                    "/camera/image_raw",
+                ],
+                output="screen",
+            )
+        ],
     )
     rviz = Node(
         package="rviz2",

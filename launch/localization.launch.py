@@ -7,12 +7,13 @@ Parameters come from ``config/localization.yaml``; the arguments above override 
 ``walkable_map`` argument defaults to the dataset's ``walkable.yaml``.
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 
 def generate_launch_description():
@@ -28,8 +29,11 @@ def generate_launch_description():
         DeclareLaunchArgument("dataset", description="dataset folder (SfM points, mapping path, walkable map)"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="camera topic"),
         DeclareLaunchArgument("image_transport", default_value="raw", description="raw | compressed"),
-        DeclareLaunchArgument("walkable_map", default_value=PathJoinSubstitution([dataset, "walkable.yaml"]),
-                              description="nav2 map_server YAML used for snapping"),
+        DeclareLaunchArgument(
+            "walkable_map",
+            default_value=PathJoinSubstitution([dataset, "walkable.yaml"]),
+            description="nav2 map_server YAML used for snapping",
+        ),
         DeclareLaunchArgument("device", default_value="cpu", description="torch device"),
         DeclareLaunchArgument("use_rviz", default_value="true", description="start RViz"),
     ]
@@ -46,13 +50,16 @@ def generate_launch_description():
         executable="localizer_node",
         name="camposer_localizer",
         output="screen",
-        parameters=[params, {
-            "model_path": model,
-            "image_topic": LaunchConfiguration("image_topic"),
-            "image_transport": LaunchConfiguration("image_transport"),
-            "walkable_map": walkable_map,
-            "device": LaunchConfiguration("device"),
-        }],
+        parameters=[
+            params,
+            {
+                "model_path": model,
+                "image_topic": LaunchConfiguration("image_topic"),
+                "image_transport": LaunchConfiguration("image_transport"),
+                "walkable_map": walkable_map,
+                "device": LaunchConfiguration("device"),
+            },
+        ],
     )
     rviz = Node(
         package="rviz2",

@@ -15,9 +15,7 @@ os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("MPLBACKEND", "Agg")
 if str(_VENV) not in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
-    os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join(
-        p for p in (str(_VENV), os.environ.get("AMENT_PREFIX_PATH")) if p
-    )
+    os.environ["AMENT_PREFIX_PATH"] = os.pathsep.join(p for p in (str(_VENV), os.environ.get("AMENT_PREFIX_PATH")) if p)
 
 # Each pytest-xdist worker gets its own DDS domain so parallel ROS tests never see each other.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")

@@ -1,7 +1,5 @@
 """Similarity alignment, ATE and RPE; cross-checked against evo (an independent implementation)."""
 
-import copy
-
 import numpy as np
 import pytest
 from evo.core import metrics
@@ -15,7 +13,9 @@ from camposer_core.alignment import Similarity, ate, ransac_umeyama, rpe, umeyam
 
 def random_similarity(seed) -> Similarity:
     rng = np.random.default_rng(seed)
-    return Similarity(float(rng.uniform(0.2, 5.0)), Rotation.random(random_state=seed).as_matrix(), rng.normal(size=3) * 10)
+    return Similarity(
+        float(rng.uniform(0.2, 5.0)), Rotation.random(random_state=seed).as_matrix(), rng.normal(size=3) * 10
+    )
 
 
 def walk(n, seed):
@@ -174,7 +174,9 @@ def test_ate_is_zero_for_a_similar_copy_and_known_without_alignment():
     res = ate(S.apply(p), p, align="sim3")
     assert res.rmse < 1e-9 and np.allclose(res.transform.as_matrix(), S.inverse().as_matrix(), atol=1e-8)
     shifted = ate(p + [3.0, 4.0, 0.0], p, align="none")
-    assert np.allclose(shifted.errors, 5.0) and shifted.rmse == pytest.approx(5.0) and shifted.median == pytest.approx(5.0)
+    assert (
+        np.allclose(shifted.errors, 5.0) and shifted.rmse == pytest.approx(5.0) and shifted.median == pytest.approx(5.0)
+    )
     # rigid alignment cannot undo a scale change
     assert ate(2.0 * p, p, align="se3").rmse > 0.1
     with pytest.raises(ValueError, match="align"):

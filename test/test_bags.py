@@ -81,8 +81,23 @@ def test_existing_bag_needs_force_and_other_folders_are_never_replaced(tiny_pose
 
 
 def test_cli_bag_write(tiny_pose_dataset, tmp_path, capsys):
-    code = cli_main(["bag", "write", str(tiny_pose_dataset), "--split", "test", "--out", str(tmp_path / "b"),
-                     "--format", "sqlite3", "--compressed", "--no-raw", "--max-frames", "5"])
+    code = cli_main(
+        [
+            "bag",
+            "write",
+            str(tiny_pose_dataset),
+            "--split",
+            "test",
+            "--out",
+            str(tmp_path / "b"),
+            "--format",
+            "sqlite3",
+            "--compressed",
+            "--no-raw",
+            "--max-frames",
+            "5",
+        ]
+    )
     assert code == 0
     assert "5 frames" in capsys.readouterr().out
     topics = summarize_bag(tmp_path / "b").topics

@@ -23,8 +23,9 @@ def eval_walkable(tmp_path_factory):
     return WalkableMap.from_walkable(walk, 0.1, (-0.5, -0.5)).save(tmp_path_factory.mktemp("w") / "walkable.yaml")
 
 
-def test_bag_eval_cli_end_to_end(tiny_pose_dataset, tiny_checkpoint, eval_walkable, ros_env, monkeypatch,
-                                 tmp_path, capsys):
+def test_bag_eval_cli_end_to_end(
+    tiny_pose_dataset, tiny_checkpoint, eval_walkable, ros_env, monkeypatch, tmp_path, capsys
+):
     from camposer_core.geometry import position_error
     from camposer_core.localizer import Localizer
     from camposer_core.walkable import WalkableMap
@@ -34,8 +35,21 @@ def test_bag_eval_cli_end_to_end(tiny_pose_dataset, tiny_checkpoint, eval_walkab
     bag = tmp_path / "test_bag"
     write_dataset_bag(tiny_pose_dataset, bag, split="test", max_frames=24)  # 24 frames, 4.6 s of recording
     out = tmp_path / "report"
-    code = cli_main(["bag", "eval", str(bag), "--model", str(tiny_checkpoint), "--map", str(eval_walkable),
-                     "--rate", "4", "--out", str(out)])
+    code = cli_main(
+        [
+            "bag",
+            "eval",
+            str(bag),
+            "--model",
+            str(tiny_checkpoint),
+            "--map",
+            str(eval_walkable),
+            "--rate",
+            "4",
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert "latency (image -> pose): p50" in printed.out
@@ -79,8 +93,9 @@ def test_bag_eval_refuses_missing_inputs_and_existing_reports(tiny_pose_dataset,
     assert "model checkpoint not found" in capsys.readouterr().err
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("x")
-    assert cli_main(["bag", "eval", str(bag), "--model", str(bag / "metadata.yaml"), "--out",
-                     str(tmp_path / "busy")]) == 1
+    assert (
+        cli_main(["bag", "eval", str(bag), "--model", str(bag / "metadata.yaml"), "--out", str(tmp_path / "busy")]) == 1
+    )
     assert "--force" in capsys.readouterr().err
     assert (tmp_path / "busy" / "keep.txt").read_text() == "x"
 
@@ -104,9 +119,25 @@ def test_external_player_mode(tiny_pose_dataset, tiny_checkpoint, ros_env, tmp_p
     write_dataset_bag(tiny_pose_dataset, bag, max_frames=12, raw=False, compressed=True)
     out = tmp_path / "report"
     log = (tmp_path / "recorder.log").open("wb")
-    rec = subprocess.Popen([sys.executable, "-m", "camposer_core.cli", "bag", "eval", str(bag), "--model",
-                            str(tiny_checkpoint), "--external-player", "--compressed", "--out", str(out)],
-                           env={**ros_env, "PYTHONUNBUFFERED": "1"}, stdout=log, stderr=subprocess.STDOUT)
+    rec = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "camposer_core.cli",
+            "bag",
+            "eval",
+            str(bag),
+            "--model",
+            str(tiny_checkpoint),
+            "--external-player",
+            "--compressed",
+            "--out",
+            str(out),
+        ],
+        env={**ros_env, "PYTHONUNBUFFERED": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 90
         while b"waiting for images" not in (tmp_path / "recorder.log").read_bytes():
@@ -133,8 +164,9 @@ def test_external_player_mode(tiny_pose_dataset, tiny_checkpoint, ros_env, tmp_p
     assert metrics["latency"]["p50_ms"] > 0
 
 
-def test_evaluate_split_through_nodes_uses_the_datasets_walkable_map(tiny_pose_dataset, tiny_checkpoint,
-                                                                     eval_walkable, ros_env, monkeypatch, tmp_path):
+def test_evaluate_split_through_nodes_uses_the_datasets_walkable_map(
+    tiny_pose_dataset, tiny_checkpoint, eval_walkable, ros_env, monkeypatch, tmp_path
+):
     import shutil
 
     from camposer_ros.bag_eval import evaluate_split_through_nodes

@@ -33,8 +33,11 @@ def _textures(seed=0):
     out = []
     for _ in range(6):
         t = rng.random((512, 512)).astype(np.float32)
-        a = sum(w * cv2.resize(cv2.resize(t, (s, s), interpolation=cv2.INTER_AREA), (512, 512),
-                               interpolation=cv2.INTER_CUBIC) for s, w in [(16, 0.3), (64, 0.4), (160, 0.3)])  # fmt: skip
+        a = sum(
+            w
+            * cv2.resize(cv2.resize(t, (s, s), interpolation=cv2.INTER_AREA), (512, 512), interpolation=cv2.INTER_CUBIC)
+            for s, w in [(16, 0.3), (64, 0.4), (160, 0.3)]
+        )
         out.append(np.clip(a * 255, 0, 255).astype(np.uint8))
     return out
 
@@ -95,8 +98,13 @@ def room(tmp_path_factory):
 
 
 def _cfg(room, out, **kw):
-    base = dict(source=room / "walk.mp4", out=out, frames=FrameOptions(fps=10.0), groundtruth=room / "groundtruth.csv",
-                sfm=SfmOptions(num_threads=2))  # fmt: skip
+    base = dict(
+        source=room / "walk.mp4",
+        out=out,
+        frames=FrameOptions(fps=10.0),
+        groundtruth=room / "groundtruth.csv",
+        sfm=SfmOptions(num_threads=2),
+    )
     base.update(kw)
     return BuildConfig(**base)
 
@@ -176,7 +184,13 @@ def test_known_camera_is_kept_fixed_and_in_opencv_convention(room, tmp_path):
     out = tmp_path / "cam"
     res = build_dataset(_cfg(room, out, frames=FrameOptions(fps=5.0), camera_yaml=room / "camera.yaml"))
     given, got = load_camera_yaml(room / "camera.yaml"), res.dataset.camera
-    assert (got.fx, got.fy, got.cx, got.cy, got.distortion) == (given.fx, given.fy, given.cx, given.cy, given.distortion)
+    assert (got.fx, got.fy, got.cx, got.cy, got.distortion) == (
+        given.fx,
+        given.fy,
+        given.cx,
+        given.cy,
+        given.distortion,
+    )
     import pycolmap
 
     (colmap_cam,) = pycolmap.Reconstruction(str(out / "work" / "sfm" / "model")).cameras.values()
@@ -189,7 +203,9 @@ def test_known_camera_is_kept_fixed_and_in_opencv_convention(room, tmp_path):
     assert abs(errs.mean() - colmap_mean) < 0.02
     s, g = res.sfm, res.groundtruth_comparison
     assert s["registered"] >= 18 and g["sim3"]["rmse_m"] < 0.01 * g["path_length_m"]
-    gt, _ = attach_poses(model.trajectory.frames, model.trajectory.timestamps, Trajectory.load_csv(room / "groundtruth.csv"))
+    gt, _ = attach_poses(
+        model.trajectory.frames, model.trajectory.timestamps, Trajectory.load_csv(room / "groundtruth.csv")
+    )
     prof = error_profile(model.trajectory, gt)
     assert prof.folds() == [] and np.median(prof.step_rotation_errors_deg) < 0.5
     assert prof.camera_offset_deg < 1.0  # camera axes right
@@ -241,25 +257,66 @@ def _cli(*args):
 def test_import_path_control_points_and_bad_inputs(room, tmp_path):
     # import GT poses instead of SfM: fast, exact
     out = tmp_path / "imp"
-    r = _cli("build-dataset", room / "walk.mp4", "--out", out, "--fps", 5, "--camera", room / "camera.yaml",
-             "--poses", room / "groundtruth.csv", "--split", "blocks", "--no-progress")  # fmt: skip
+    r = _cli(
+        "build-dataset",
+        room / "walk.mp4",
+        "--out",
+        out,
+        "--fps",
+        5,
+        "--camera",
+        room / "camera.yaml",
+        "--poses",
+        room / "groundtruth.csv",
+        "--split",
+        "blocks",
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr
     assert "splits (blocks)" in r.stdout
     info = _cli("dataset", "info", out)
     assert info.returncode == 0 and "frames: 20" in info.stdout
-    r = _cli("build-dataset", room / "walk.mp4", "--out", out, "--fps", 5, "--camera", room / "camera.yaml",
-             "--poses", room / "groundtruth.csv", "--split", "interleaved", "--no-progress")  # fmt: skip
+    r = _cli(
+        "build-dataset",
+        room / "walk.mp4",
+        "--out",
+        out,
+        "--fps",
+        5,
+        "--camera",
+        room / "camera.yaml",
+        "--poses",
+        room / "groundtruth.csv",
+        "--split",
+        "interleaved",
+        "--no-progress",
+    )
     assert r.returncode == 1 and "--force" in r.stderr
     # control points: a known similarity is recovered
     gt = Trajectory.load_csv(room / "groundtruth.csv")
     cp = tmp_path / "cp.csv"
     s, yaw, t = 2.0, 0.3, np.array([10.0, -4.0, 0.5])
     Rz = np.array([[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]])
-    rows = ["frame,x,y,z"] + [f"frame_{k:06d}.jpg," + ",".join(map(str, s * Rz @ gt.positions[2 * k] + t)) for k in (0, 5, 9, 14)]
+    rows = ["frame,x,y,z"] + [
+        f"frame_{k:06d}.jpg," + ",".join(map(str, s * Rz @ gt.positions[2 * k] + t)) for k in (0, 5, 9, 14)
+    ]
     cp.write_text("\n".join(rows) + "\n")
     out2 = tmp_path / "cp_ds"
-    r = _cli("build-dataset", room / "walk.mp4", "--out", out2, "--fps", 5, "--camera", room / "camera.yaml",
-             "--poses", room / "groundtruth.csv", "--control-points", cp, "--no-progress")  # fmt: skip
+    r = _cli(
+        "build-dataset",
+        room / "walk.mp4",
+        "--out",
+        out2,
+        "--fps",
+        5,
+        "--camera",
+        room / "camera.yaml",
+        "--poses",
+        room / "groundtruth.csv",
+        "--control-points",
+        cp,
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr
     a = json.loads((out2 / "manifest.json").read_text())["alignment"]
     assert a["method"] == "control_points" and abs(a["transform"]["scale"] - 2.0) < 1e-6
@@ -267,13 +324,39 @@ def test_import_path_control_points_and_bad_inputs(room, tmp_path):
     # malformed and collinear control points
     bad = tmp_path / "bad.csv"
     bad.write_text("frame_000000.jpg,1,2\nframe_000001.jpg,1,2,3\nframe_000002.jpg,1,2,3\n")
-    r = _cli("build-dataset", room / "walk.mp4", "--out", tmp_path / "b1", "--fps", 5, "--camera", room / "camera.yaml",
-             "--poses", room / "groundtruth.csv", "--control-points", bad, "--no-progress")  # fmt: skip
+    r = _cli(
+        "build-dataset",
+        room / "walk.mp4",
+        "--out",
+        tmp_path / "b1",
+        "--fps",
+        5,
+        "--camera",
+        room / "camera.yaml",
+        "--poses",
+        room / "groundtruth.csv",
+        "--control-points",
+        bad,
+        "--no-progress",
+    )
     assert r.returncode == 1 and "bad.csv:1" in r.stderr
     col = tmp_path / "collinear.csv"
     col.write_text("".join(f"frame_{k:06d}.jpg,{k},{2 * k},0\n" for k in (0, 3, 6, 9)))
-    r = _cli("build-dataset", room / "walk.mp4", "--out", tmp_path / "b2", "--fps", 5, "--camera", room / "camera.yaml",
-             "--poses", room / "groundtruth.csv", "--control-points", col, "--no-progress")  # fmt: skip
+    r = _cli(
+        "build-dataset",
+        room / "walk.mp4",
+        "--out",
+        tmp_path / "b2",
+        "--fps",
+        5,
+        "--camera",
+        room / "camera.yaml",
+        "--poses",
+        room / "groundtruth.csv",
+        "--control-points",
+        col,
+        "--no-progress",
+    )
     assert r.returncode == 1 and "collinear" in r.stderr and "collinear.csv" in r.stderr
 
 
@@ -284,7 +367,12 @@ def test_bad_videos_and_folders(tmp_path):
     junk.write_bytes(b"\x00garbage" * 500)
     nothing = tmp_path / "no_images"
     nothing.mkdir()
-    for src, msg in [(empty, "empty"), (junk, "junk.mp4"), (tmp_path / "missing.mp4", "not found"), (nothing, "no images")]:
+    for src, msg in [
+        (empty, "empty"),
+        (junk, "junk.mp4"),
+        (tmp_path / "missing.mp4", "not found"),
+        (nothing, "no images"),
+    ]:
         r = _cli("build-dataset", src, "--out", tmp_path / "o", "--no-progress")
         assert r.returncode == 1, (src, r.stderr)
         assert msg in r.stderr and "Traceback" not in r.stderr

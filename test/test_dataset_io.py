@@ -10,8 +10,7 @@ from camposer_core.dataset.importers import attach_poses, detect_format, load_co
 from camposer_core.dataset.ply import read_ply, write_ply
 from camposer_core.dataset.splits import SplitConfig, split_trajectory
 from camposer_core.dataset.writer import write_dataset
-from camposer_core.geometry import pose_to_colmap, pose_to_matrix, rotation_error_deg
-from camposer_core.geometry import quat_from_scipy
+from camposer_core.geometry import pose_to_colmap, pose_to_matrix, quat_from_scipy, rotation_error_deg
 from camposer_core.trajectory import Trajectory
 
 
@@ -165,8 +164,15 @@ def test_write_dataset_refuses_to_overwrite_without_force(tmp_path):
     out = tmp_path / "ds"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    ds = write_dataset(out, frames, traj, cam, SplitConfig("recording"), points=(np.zeros((3, 3)), None),
-                       manifest={"source": {"video": "x.mp4"}})
+    ds = write_dataset(
+        out,
+        frames,
+        traj,
+        cam,
+        SplitConfig("recording"),
+        points=(np.zeros((3, 3)), None),
+        manifest={"source": {"video": "x.mp4"}},
+    )
     assert len(ds.poses()) == 12 and len(ds.poses("test")) == 6 and ds.points_path is not None
     assert json.loads((out / "manifest.json").read_text())["split"]["counts"]["test"] == 6
     with pytest.raises(FileExistsError, match="--force"):
@@ -199,7 +205,9 @@ def test_error_profile_tells_convention_offsets_from_folds():
     # a fold: the second half turned by 20 deg about the vertical at frame 30
     turn = Similarity(1.0, Rotation.from_rotvec([0, 0, np.radians(20)]).as_matrix(), np.zeros(3))
     p2, q2 = turn.apply_poses(gt.positions[30:] - gt.positions[30], gt.quaternions[30:])
-    folded = Trajectory(gt.frames, gt.timestamps, np.r_[gt.positions[:30], p2 + gt.positions[30]], np.r_[gt.quaternions[:30], q2])
+    folded = Trajectory(
+        gt.frames, gt.timestamps, np.r_[gt.positions[:30], p2 + gt.positions[30]], np.r_[gt.quaternions[:30], q2]
+    )
     prof = error_profile(folded, gt)
     assert prof.folds() == [29] and prof.worst_steps[0] == 29
     assert "likely folds: f029.jpg->f030.jpg" in prof.report()

@@ -18,7 +18,9 @@ STAGES = ("building", "dataset", "model", "evaluation")
 def _demo(out, *extra):
     return subprocess.run(
         [sys.executable, "-m", "camposer_core.cli", "demo", "--out", str(out), *ARGS, *extra],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 

@@ -6,6 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from camposer_core.evaluation import evaluate_predictions, write_report
 from camposer_core.evaluation.plots import read_metrics_csv
@@ -13,7 +14,6 @@ from camposer_core.evaluation.retrieval import RetrievalBaseline, thumbnail
 from camposer_core.geometry import quat_from_scipy, quat_multiply
 from camposer_core.trajectory import Trajectory
 from camposer_core.walkable import WalkableMap
-from scipy.spatial.transform import Rotation
 
 
 def _corridor() -> WalkableMap:
@@ -82,8 +82,19 @@ def test_snapping_reduces_errors_in_a_corridor():
 def _write_metrics_csv(path, epochs=12):
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["epoch", "train_loss", "val_position_median_m", "val_position_mean_m",
-                    "val_rotation_median_deg", "val_rotation_mean_deg", "lr", "seconds", "best"])
+        w.writerow(
+            [
+                "epoch",
+                "train_loss",
+                "val_position_median_m",
+                "val_position_mean_m",
+                "val_rotation_median_deg",
+                "val_rotation_mean_deg",
+                "lr",
+                "seconds",
+                "best",
+            ]
+        )
         for e in range(1, epochs + 1):
             val = [f"{2.0 / e:.3f}", f"{2.5 / e:.3f}", f"{20.0 / e:.2f}", "3.0"] if e % 2 == 0 else ["", "", "", ""]
             w.writerow([e, f"{1.0 / e - 0.5:.4f}"] + val + ["0.001", "1.0", int(e % 2 == 0)])
@@ -95,8 +106,14 @@ def test_write_report_files(tmp_path):
     r = evaluate_predictions(_noisy(gt, seed=3), gt, walkable_map=m, label="synthetic")
     metrics = _write_metrics_csv(tmp_path / "metrics.csv")
     paths = write_report(r, tmp_path / "rep", loss_history_csv=metrics)
-    for name in ("predictions.csv", "metrics.json", "summary.txt", "trajectory_topdown.png", "error_cdf.png",
-                 "loss_curves.png"):
+    for name in (
+        "predictions.csv",
+        "metrics.json",
+        "summary.txt",
+        "trajectory_topdown.png",
+        "error_cdf.png",
+        "loss_curves.png",
+    ):
         assert paths[name].is_file(), name
     back = Trajectory.load_csv(paths["predictions.csv"])
     assert back.frames == r.frames
@@ -137,8 +154,10 @@ def test_retrieval_baseline_returns_pose_of_most_similar_image(tmp_path):
     base = RetrievalBaseline().fit_images(train, pos, quat)
     # Queries: brighter, noisy, differently sized versions of training images 7, 2, 2.
     queries = [
-        cv2.resize(np.clip(train[k].astype(int) + 30 + rng.integers(-10, 10, train[k].shape), 0, 255).astype(np.uint8),
-                   (128, 96))
+        cv2.resize(
+            np.clip(train[k].astype(int) + 30 + rng.integers(-10, 10, train[k].shape), 0, 255).astype(np.uint8),
+            (128, 96),
+        )
         for k in (7, 2, 2)
     ]
     p, q = base.predict(queries)

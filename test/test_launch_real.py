@@ -29,19 +29,23 @@ def test_localization_launch_starts_both_nodes(tiny_checkpoint, tiny_pose_datase
     import os
 
     from ament_index_python.packages import get_package_share_directory
-    from launch import LaunchDescription, LaunchService
     from launch.actions import IncludeLaunchDescription
     from launch.launch_description_sources import PythonLaunchDescriptionSource
 
     from camposer_ros.process import RosSession
+    from launch import LaunchDescription, LaunchService
 
     for k, v in ros_env.items():
         monkeypatch.setenv(k, v)
     share = get_package_share_directory("camposer")
     include = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(os.path.join(share, "launch", "localization.launch.py")),
-        launch_arguments={"model": str(tiny_checkpoint), "dataset": str(tiny_pose_dataset),
-                          "walkable_map": "", "use_rviz": "false"}.items(),
+        launch_arguments={
+            "model": str(tiny_checkpoint),
+            "dataset": str(tiny_pose_dataset),
+            "walkable_map": "",
+            "use_rviz": "false",
+        }.items(),
     )
     service = LaunchService()
     service.include_launch_description(LaunchDescription([include]))
@@ -49,8 +53,14 @@ def test_localization_launch_starts_both_nodes(tiny_checkpoint, tiny_pose_datase
     thread.start()
     try:
         with RosSession("launch_probe") as ros:
-            ros.spin_until(lambda: ros.node.count_publishers("/camposer/pose") > 0
-                           and ros.node.count_publishers("/camposer/mapping_path") > 0, 60, "the launched nodes")
+            ros.spin_until(
+                lambda: (
+                    ros.node.count_publishers("/camposer/pose") > 0
+                    and ros.node.count_publishers("/camposer/mapping_path") > 0
+                ),
+                60,
+                "the launched nodes",
+            )
     finally:
         service.shutdown()
         thread.join(timeout=30)

@@ -19,8 +19,7 @@ def _console_scripts() -> set[str]:
     tree = ast.parse((ROOT / "setup.py").read_text())
     names = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and " = " in node.value \
-                and ":" in node.value:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and " = " in node.value and ":" in node.value:
             names.add(node.value.split("=")[0].strip())
     return names
 
@@ -60,8 +59,12 @@ def _our_topics():
     from camposer_ros.map_node import published_topics as map_pub
 
     t = BagTopics()
-    return set(loc_pub()) | set(map_pub()) | set(subscribed_topics()) | {t.image, t.compressed, t.camera_info,
-                                                                            t.ground_truth}
+    return (
+        set(loc_pub())
+        | set(map_pub())
+        | set(subscribed_topics())
+        | {t.image, t.compressed, t.camera_info, t.ground_truth}
+    )
 
 
 def test_there_are_launch_files():
@@ -144,8 +147,11 @@ def test_localization_launch_arguments_and_topics():
     for path in LAUNCH_FILES:
         for node in ast.walk(ast.parse(path.read_text())):
             value = _const(node)
-            if isinstance(value, str) and value.startswith("/camera") or (isinstance(value, str)
-                                                                          and value.startswith("/camposer")):
+            if (
+                isinstance(value, str)
+                and value.startswith("/camera")
+                or (isinstance(value, str) and value.startswith("/camposer"))
+            ):
                 assert value in topics, f"{path.name}: topic {value} is not one the nodes use"
 
 

@@ -126,7 +126,9 @@ def test_missing_and_corrupt_checkpoints_name_the_file(tmp_path, tiny_checkpoint
 
 def test_nan_weights_are_reported(tmp_path, tiny_checkpoint, sample):
     ck = Checkpoint.load(tiny_checkpoint)
-    ck.state_dict = {k: (torch.full_like(v, float("nan")) if k.startswith("head") else v) for k, v in ck.state_dict.items()}
+    ck.state_dict = {
+        k: (torch.full_like(v, float("nan")) if k.startswith("head") else v) for k, v in ck.state_dict.items()
+    }
     bad = ck.save(tmp_path / "nan.pt")
     with pytest.raises(RuntimeError, match="NaN"):
         Localizer.from_checkpoint(bad).localize(sample)

@@ -14,8 +14,8 @@ from camposer_core.models import (
     build_backbone,
     build_model,
     chain_relative_poses,
+    quat_torch,
 )
-from camposer_core.models import quat_torch
 from camposer_core.models.backbones import cached_weights_path, calibrate_batchnorm
 
 torch.set_num_threads(1)
@@ -138,8 +138,11 @@ def test_imagenet_weights_from_torch_cache_and_local_file(monkeypatch, tmp_path)
 
 
 def test_posenet_output_dropout_and_denormalisation():
-    model = build_model(ModelConfig(kind="posenet", backbone="resnet18", head="mlp", hidden=32, dropout=0.5, weights=None),
-                        pos_mean=[1.0, 2.0, 3.0], pos_scale=4.0)
+    model = build_model(
+        ModelConfig(kind="posenet", backbone="resnet18", head="mlp", hidden=32, dropout=0.5, weights=None),
+        pos_mean=[1.0, 2.0, 3.0],
+        pos_scale=4.0,
+    )
     x = torch.randn(3, 3, 48, 64)
     model.eval()
     with torch.no_grad():

@@ -43,8 +43,13 @@ ROSDEP_KEYS = {
     "PIL": "python3-pil",
 }
 # Python modules without rosdep keys: installed with pip (setup.py install_requires).
-PIP_ONLY = {"torch": "torch", "torchvision": "torchvision", "pycolmap": "pycolmap", "rosbags": "rosbags",
-            "imageio_ffmpeg": "imageio-ffmpeg"}
+PIP_ONLY = {
+    "torch": "torch",
+    "torchvision": "torchvision",
+    "pycolmap": "pycolmap",
+    "rosbags": "rosbags",
+    "imageio_ffmpeg": "imageio-ffmpeg",
+}
 
 
 def _copy_source(dst: Path) -> Path:
@@ -129,8 +134,21 @@ def test_pip_install_gives_console_script_share_files_and_ament_index(tmp_path, 
     # --ignore-installed: without it pip *uninstalls* the environment's own camposer before
     # installing into --prefix (pip treats --prefix as an upgrade of the installed copy).
     _run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile",
-         "--ignore-installed", "--disable-pip-version-check", "--quiet", "--prefix", str(prefix), "."],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-compile",
+            "--ignore-installed",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--prefix",
+            str(prefix),
+            ".",
+        ],
         src,
     )
     assert _installed_record() == before, "installing into a prefix touched the environment's install"
@@ -140,7 +158,9 @@ def test_pip_install_gives_console_script_share_files_and_ament_index(tmp_path, 
         assert exe.read_text().splitlines()[0] == f"#!{sys.executable}"  # setup.cfg does not leak into pip
     env = _env_for(prefix)
     # the package imported is the one just installed, not the development checkout
-    where = _run([sys.executable, "-c", "import camposer_core; print(camposer_core.__file__)"], tmp_path, env=env).stdout
+    where = _run(
+        [sys.executable, "-c", "import camposer_core; print(camposer_core.__file__)"], tmp_path, env=env
+    ).stdout
     assert Path(where.strip()).is_relative_to(_purelib(prefix))
     exe = str(prefix / "bin" / "camposer")
     help_text = _run([exe, "--help"], tmp_path, env=env).stdout
@@ -155,9 +175,24 @@ def test_colcon_style_install_puts_executables_where_ros2_run_looks(tmp_path):
     prefix, build = tmp_path / "install", tmp_path / "build"
     build.mkdir()
     _run(
-        [sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(build), "build", "--build-base",
-         str(build / "build"), "install", "--prefix", str(prefix), "--record", str(build / "files.txt"),
-         "--single-version-externally-managed", "--no-compile"],
+        [
+            sys.executable,
+            "setup.py",
+            "-q",
+            "egg_info",
+            "--egg-base",
+            str(build),
+            "build",
+            "--build-base",
+            str(build / "build"),
+            "install",
+            "--prefix",
+            str(prefix),
+            "--record",
+            str(build / "files.txt"),
+            "--single-version-externally-managed",
+            "--no-compile",
+        ],
         src,
     )
     for name in _console_scripts():

@@ -62,8 +62,12 @@ class Collector:
 
 def _wait_ready(ros, pub, proc):
     """Until the node subscribes to our images and its pose publisher reaches us."""
-    ros.spin_until(lambda: pub.get_subscription_count() > 0 and
-                   ros.node.count_publishers("/camposer/pose") > 0, 60, "the localizer node", watch=proc)
+    ros.spin_until(
+        lambda: pub.get_subscription_count() > 0 and ros.node.count_publishers("/camposer/pose") > 0,
+        60,
+        "the localizer node",
+        watch=proc,
+    )
     ros.spin_for(0.5)
 
 
@@ -74,18 +78,25 @@ def _diag_value(msg, key):
 
 def _publish(ros, pub, msg, stamp_ns, collector, proc, timeout=20):
     pub.publish(msg)
-    ros.spin_until(lambda: stamp_ns in collector.by_stamp("/camposer/pose"), timeout,
-                   f"the pose stamped {stamp_ns} ns", watch=proc)
+    ros.spin_until(
+        lambda: stamp_ns in collector.by_stamp("/camposer/pose"), timeout, f"the pose stamped {stamp_ns} ns", watch=proc
+    )
 
 
 def test_poses_match_the_core_localizer(tiny_checkpoint, walkable_yaml, test_images, ros_env, tmp_path):
     from camposer_core.localizer import Localizer
 
     core = Localizer.from_checkpoint(tiny_checkpoint, walkable_map=walkable_yaml)
-    params = {"model_path": str(tiny_checkpoint), "walkable_map": str(walkable_yaml), "path_period_s": 0.2,
-              "diagnostics_period_s": 0.3}
-    with NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc, \
-            RosSession("test_client") as ros:
+    params = {
+        "model_path": str(tiny_checkpoint),
+        "walkable_map": str(walkable_yaml),
+        "path_period_s": 0.2,
+        "diagnostics_period_s": 0.3,
+    }
+    with (
+        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
+        RosSession("test_client") as ros,
+    ):
         col = Collector(ros)
         pub = ros.node.create_publisher(Image, "/camera/image_raw", SENSOR_DATA)
         _wait_ready(ros, pub, proc)
@@ -96,12 +107,18 @@ def test_poses_match_the_core_localizer(tiny_checkpoint, walkable_yaml, test_ima
             enc_img = img[..., ::-1] if i % 2 else img  # alternate rgb8 / bgr8
             msg = conv.numpy_to_image(enc_img, "bgr8" if i % 2 else "rgb8", conv.ns_to_stamp(ns), "cam")
             _publish(ros, pub, msg, ns, col, proc)
-        ros.spin_until(lambda: all(ns in col.by_stamp("/camposer/pose_with_covariance") for ns in stamps)
-                       and col.msgs["/camposer/estimate_path"]
-                       and len(col.msgs["/camposer/estimate_path"][-1].poses) == 4
-                       and col.msgs["/diagnostics"]
-                       and _diag_value(col.msgs["/diagnostics"][-1], "frames_processed") == "4", 20,
-                       "path and diagnostics", watch=proc)
+        ros.spin_until(
+            lambda: (
+                all(ns in col.by_stamp("/camposer/pose_with_covariance") for ns in stamps)
+                and col.msgs["/camposer/estimate_path"]
+                and len(col.msgs["/camposer/estimate_path"][-1].poses) == 4
+                and col.msgs["/diagnostics"]
+                and _diag_value(col.msgs["/diagnostics"][-1], "frames_processed") == "4"
+            ),
+            20,
+            "path and diagnostics",
+            watch=proc,
+        )
 
     raw, snapped = col.by_stamp("/camposer/pose"), col.by_stamp("/camposer/pose_snapped")
     cov = col.by_stamp("/camposer/pose_with_covariance")
@@ -134,8 +151,10 @@ def test_bad_messages_are_logged_and_skipped(tiny_checkpoint, test_images, ros_e
     # Reliable image QoS and one bad message at a time: the node keeps only the newest frame,
     # so two messages sent back to back may legitimately replace each other before inference.
     params = {"model_path": str(tiny_checkpoint), "image_qos": "reliable"}
-    with NodeProcess("localizer_node", params, env=ros_env,
-                     log_path=tmp_path / "node.log") as proc, RosSession("test_client") as ros:
+    with (
+        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
+        RosSession("test_client") as ros,
+    ):
         col = Collector(ros)
         pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
         _wait_ready(ros, pub, proc)
@@ -166,10 +185,16 @@ def test_compressed_input_and_corrupt_jpeg(tiny_checkpoint, test_images, ros_env
 
     core = Localizer.from_checkpoint(tiny_checkpoint)
     img = test_images[1]
-    params = {"model_path": str(tiny_checkpoint), "image_transport": "compressed",
-              "image_topic": "/camera/image_raw/compressed", "image_qos": "reliable"}
-    with NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc, \
-            RosSession("test_client") as ros:
+    params = {
+        "model_path": str(tiny_checkpoint),
+        "image_transport": "compressed",
+        "image_topic": "/camera/image_raw/compressed",
+        "image_qos": "reliable",
+    }
+    with (
+        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
+        RosSession("test_client") as ros,
+    ):
         col = Collector(ros)
         pub = ros.node.create_publisher(CompressedImage, "/camera/image_raw/compressed", RELIABLE)
         _wait_ready(ros, pub, proc)
@@ -188,8 +213,9 @@ def test_compressed_input_and_corrupt_jpeg(tiny_checkpoint, test_images, ros_env
 
 def test_missing_model_refuses_to_start(ros_env, tmp_path):
     missing = tmp_path / "no_such_model.pt"
-    proc = NodeProcess("localizer_node", {"model_path": str(missing)}, env=ros_env,
-                       log_path=tmp_path / "node.log").start()
+    proc = NodeProcess(
+        "localizer_node", {"model_path": str(missing)}, env=ros_env, log_path=tmp_path / "node.log"
+    ).start()
     try:
         t0 = time.monotonic()
         code = proc.wait(timeout=60)
@@ -202,10 +228,16 @@ def test_missing_model_refuses_to_start(ros_env, tmp_path):
 def test_slow_inference_drops_old_frames_instead_of_queueing(tiny_checkpoint, test_images, ros_env, tmp_path):
     """max_rate_hz = 2 makes inference (much) slower than the 25 Hz input: the node must answer
     the newest frame, count the rest as dropped, and never work through a backlog."""
-    params = {"model_path": str(tiny_checkpoint), "max_rate_hz": 2.0, "image_qos": "reliable",
-              "diagnostics_period_s": 0.25}
-    with NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc, \
-            RosSession("test_client") as ros:
+    params = {
+        "model_path": str(tiny_checkpoint),
+        "max_rate_hz": 2.0,
+        "image_qos": "reliable",
+        "diagnostics_period_s": 0.25,
+    }
+    with (
+        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
+        RosSession("test_client") as ros,
+    ):
         col = Collector(ros)
         pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
         _wait_ready(ros, pub, proc)
@@ -215,9 +247,12 @@ def test_slow_inference_drops_old_frames_instead_of_queueing(tiny_checkpoint, te
             ros.spin_for(0.04)
         ros.spin_until(lambda: stamps[-1] in col.by_stamp("/camposer/pose"), 10, "the newest frame's pose", watch=proc)
         ros.spin_for(1.0)  # a queueing node would keep publishing older frames now
-        ros.spin_until(lambda: col.msgs["/diagnostics"] and
-                       _diag_value(col.msgs["/diagnostics"][-1], "frames_received") == "25", 10, "diagnostics",
-                       watch=proc)
+        ros.spin_until(
+            lambda: col.msgs["/diagnostics"] and _diag_value(col.msgs["/diagnostics"][-1], "frames_received") == "25",
+            10,
+            "diagnostics",
+            watch=proc,
+        )
     answered = [conv.stamp_to_ns(m.header.stamp) for m in col.msgs["/camposer/pose"]]
     assert answered[-1] == stamps[-1]  # the newest frame is the last one answered
     assert answered == sorted(answered)  # never an older frame after a newer one

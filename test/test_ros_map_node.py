@@ -49,16 +49,20 @@ def test_late_subscriber_receives_all_latched_topics(map_dataset, ros_env, tmp_p
     from ament_index_python.packages import get_package_share_directory
 
     params_file = Path(get_package_share_directory("camposer")) / "config" / "localization.yaml"
-    with NodeProcess("map_node", {"dataset": str(root)}, env=ros_env, log_path=tmp_path / "map.log",
-                     params_file=params_file) as proc:
+    with NodeProcess(
+        "map_node", {"dataset": str(root)}, env=ros_env, log_path=tmp_path / "map.log", params_file=params_file
+    ) as proc:
         deadline = time.monotonic() + 30
         while "published (latched)" not in proc.log():
             assert proc.alive(), proc.log()
             assert time.monotonic() < deadline, proc.log()
             time.sleep(0.1)
         with RosSession("late_subscriber") as ros:  # joins after the node published
-            for topic, typ in [("/camposer/map_points", PointCloud2), ("/camposer/mapping_path", PathMsg),
-                               ("/camposer/walkable_map", OccupancyGrid)]:
+            for topic, typ in [
+                ("/camposer/map_points", PointCloud2),
+                ("/camposer/mapping_path", PathMsg),
+                ("/camposer/walkable_map", OccupancyGrid),
+            ]:
                 ros.node.create_subscription(typ, topic, lambda m, t=topic: got.setdefault(t, m), LATCHED)
             ros.spin_until(lambda: len(got) == 3, timeout=30, what="3 latched topics", watch=proc)
 
@@ -87,8 +91,9 @@ def test_late_subscriber_receives_all_latched_topics(map_dataset, ros_env, tmp_p
 
 
 def test_missing_dataset_refuses_to_start(ros_env, tmp_path):
-    proc = NodeProcess("map_node", {"dataset": str(tmp_path / "nope")}, env=ros_env,
-                       log_path=tmp_path / "map.log").start()
+    proc = NodeProcess(
+        "map_node", {"dataset": str(tmp_path / "nope")}, env=ros_env, log_path=tmp_path / "map.log"
+    ).start()
     try:
         code = proc.wait(timeout=30)
     finally:
@@ -106,13 +111,18 @@ def test_lifecycle_managed_start(map_dataset, ros_env, tmp_path):
 
     root = map_dataset[0]
     got = []
-    with NodeProcess("map_node", {"dataset": str(root), "autostart": False}, env=ros_env,
-                     log_path=tmp_path / "map.log") as proc, RosSession("manager") as ros:
+    with (
+        NodeProcess(
+            "map_node", {"dataset": str(root), "autostart": False}, env=ros_env, log_path=tmp_path / "map.log"
+        ) as proc,
+        RosSession("manager") as ros,
+    ):
         ros.node.create_subscription(PathMsg, "/camposer/mapping_path", got.append, LATCHED)
         get_state = ros.node.create_client(GetState, "/camposer_map/get_state")
         change = ros.node.create_client(ChangeState, "/camposer_map/change_state")
-        ros.spin_until(lambda: get_state.service_is_ready() and change.service_is_ready(), 30,
-                       "the lifecycle services", watch=proc)
+        ros.spin_until(
+            lambda: get_state.service_is_ready() and change.service_is_ready(), 30, "the lifecycle services", watch=proc
+        )
 
         def call(client, request):
             future = client.call_async(request)

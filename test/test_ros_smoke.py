@@ -23,8 +23,12 @@ def test_installed_map_node_publishes_to_another_process(tiny_pose_dataset, ros_
 
     n_frames = len(DatasetFolder.open(tiny_pose_dataset).poses("all"))
     received = []
-    with NodeProcess("map_node", {"dataset": str(tiny_pose_dataset)}, env=ros_env,
-                     log_path=tmp_path / "map_node.log") as proc, RosSession("smoke_listener") as ros:
+    with (
+        NodeProcess(
+            "map_node", {"dataset": str(tiny_pose_dataset)}, env=ros_env, log_path=tmp_path / "map_node.log"
+        ) as proc,
+        RosSession("smoke_listener") as ros,
+    ):
         ros.node.create_subscription(PathMsg, "/camposer/mapping_path", received.append, LATCHED)
         ros.spin_until(lambda: received, timeout=30, what="/camposer/mapping_path", watch=proc)
     msg = received[0]

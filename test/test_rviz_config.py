@@ -61,8 +61,14 @@ def test_displays_match_the_nodes_topics_and_types():
             assert d["Topic"]["Reliability Policy"] == "Best Effort", f"{d['Name']!r}: {topic} is best effort"
         shown.add(topic)
     cfg = LocalizerNodeConfig()
-    required = {"/camposer/map_points", "/camposer/walkable_map", "/camposer/mapping_path",
-                cfg.pose_topic, cfg.snapped_pose_topic, cfg.path_topic}
+    required = {
+        "/camposer/map_points",
+        "/camposer/walkable_map",
+        "/camposer/mapping_path",
+        cfg.pose_topic,
+        cfg.snapped_pose_topic,
+        cfg.path_topic,
+    }
     assert required <= shown, f"not shown in RViz: {required - shown}"
 
 

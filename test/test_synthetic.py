@@ -50,8 +50,9 @@ def test_markers_render_where_the_ground_truth_projects_them(synthetic_small_sce
     checked = 0
     for k, mk in enumerate(scene.markers):
         # off-axis views with a little pitch and roll: the marker lands away from the centre
-        c, q = _pose_facing(mk, 1.1, yaw_offset_deg=(-18, 14, -9, 20)[k % 4], pitch_deg=(-6, 4)[k % 2],
-                            roll_deg=(2, -3)[k % 2])
+        c, q = _pose_facing(
+            mk, 1.1, yaw_offset_deg=(-18, 14, -9, 20)[k % 4], pitch_deg=(-6, 4)[k % 2], roll_deg=(2, -3)[k % 2]
+        )
         uv = _project(cam, c, q, mk.position)[0]
         assert np.all(np.isfinite(uv)) and 15 < uv[0] < cam.width - 15 and 15 < uv[1] < cam.height - 15
         img = scene.render(c, q, cam)
@@ -209,8 +210,15 @@ def test_synthesize_outputs(synthetic_small):
     from camposer_core.video import probe_video
 
     out = synthetic_small
-    for p in (out.video, out.groundtruth, out.camera_yaml, out.walkable_yaml, out.walkable_image,
-              out.floorplan_png, out.scene_json):
+    for p in (
+        out.video,
+        out.groundtruth,
+        out.camera_yaml,
+        out.walkable_yaml,
+        out.walkable_image,
+        out.floorplan_png,
+        out.scene_json,
+    ):
         assert p is not None and p.is_file() and p.stat().st_size > 0, p
     cfg = SynthConfig.small()
     cam = load_camera_yaml(out.camera_yaml)
@@ -248,8 +256,25 @@ def test_cli_synth(tmp_path, capsys):
     from camposer_core.cli import main
 
     out = tmp_path / "b"
-    rc = main(["synth", "--out", str(out), "--preset", "small", "--laps", "1", "--no-video", "--no-progress",
-               "--width", "64", "--height", "48", "--seed", "3"])
+    rc = main(
+        [
+            "synth",
+            "--out",
+            str(out),
+            "--preset",
+            "small",
+            "--laps",
+            "1",
+            "--no-video",
+            "--no-progress",
+            "--width",
+            "64",
+            "--height",
+            "48",
+            "--seed",
+            "3",
+        ]
+    )
     assert rc == 0
     res = SynthOutput.from_folder(out)
     assert res.video is None and res.num_frames > 10

@@ -26,7 +26,9 @@ def _metrics(path):
 
 
 def test_config_yaml_round_trip_and_errors(tmp_path):
-    cfg = TrainConfig.from_dict({"model": {"kind": "mapnet", "backbone": "resnet34"}, "epochs": 7, "loss": {"kind": "l1"}})
+    cfg = TrainConfig.from_dict(
+        {"model": {"kind": "mapnet", "backbone": "resnet34"}, "epochs": 7, "loss": {"kind": "l1"}}
+    )
     assert cfg.model.head == "mapnet" and cfg.epochs == 7 and cfg.loss.kind == "l1"
     path = save_config(cfg, tmp_path / "c.yaml")
     again = load_config(path)
@@ -92,16 +94,21 @@ def test_shift_augmentation_translates_without_zoom():
     from camposer_core.training.config import AugmentConfig
 
     torch.manual_seed(0)
-    aug = make_augmenter(AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, crop_scale=1.0,
-                                       shift=0.1), 64, 48)  # fmt: skip
+    aug = make_augmenter(
+        AugmentConfig(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0, crop_scale=1.0, shift=0.1), 64, 48
+    )
     img = torch.randint(0, 256, (3, 48, 64), dtype=torch.uint8)
     found = set()
     for _ in range(20):
         out = aug(img)
         assert out.shape == img.shape
         # the output is the input moved by whole pixels (dy, dx), |dx| <= 6, |dy| <= 5: no resampling
-        hits = [(dy, dx) for dy in range(-5, 6) for dx in range(-6, 7)
-                if torch.equal(out[:, 5 + dy : 43 + dy, 6 + dx : 58 + dx], img[:, 5:43, 6:58])]  # fmt: skip
+        hits = [
+            (dy, dx)
+            for dy in range(-5, 6)
+            for dx in range(-6, 7)
+            if torch.equal(out[:, 5 + dy : 43 + dy, 6 + dx : 58 + dx], img[:, 5:43, 6:58])
+        ]
         assert len(hits) == 1, hits
         found.add(hits[0])
     assert len(found) > 5  # really random
@@ -172,7 +179,9 @@ def test_train_and_export_commands(tmp_path, tiny_pose_dataset, capsys):
     cfg.data.dataset = ""
     cfg_path = save_config(cfg, tmp_path / "train.yaml")
     out = tmp_path / "run"
-    assert cli_main(["train", str(cfg_path), "--dataset", str(tiny_pose_dataset), "--out", str(out), "--no-progress"]) == 0
+    assert (
+        cli_main(["train", str(cfg_path), "--dataset", str(tiny_pose_dataset), "--out", str(out), "--no-progress"]) == 0
+    )
     assert "best checkpoint" in capsys.readouterr().out
     assert cli_main(["train", str(cfg_path), "--dataset", str(tiny_pose_dataset), "--out", str(out)]) == 1
     assert "--force" in capsys.readouterr().err

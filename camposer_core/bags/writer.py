@@ -44,8 +44,10 @@ class BagWriteResult:
 
     def __str__(self) -> str:
         topics = ", ".join(f"{t} ({n})" for t, n in self.topics.items())
-        return (f"wrote {self.path} ({self.storage}): {self.frames} frames, "
-                f"{self.end_s - self.start_s:.2f} s, topics {topics}")
+        return (
+            f"wrote {self.path} ({self.storage}): {self.frames} frames, "
+            f"{self.end_s - self.start_s:.2f} s, topics {topics}"
+        )
 
 
 def _all_unique(seconds: np.ndarray) -> bool:
@@ -88,14 +90,22 @@ def _header(typestore, ns: int, frame_id: str):
 def _image_msg(typestore, rgb: np.ndarray, ns: int, frame_id: str):
     Image = typestore.types["sensor_msgs/msg/Image"]
     h, w = rgb.shape[:2]
-    return Image(header=_header(typestore, ns, frame_id), height=h, width=w, encoding="rgb8",
-                 is_bigendian=0, step=w * 3, data=np.ascontiguousarray(rgb, np.uint8).reshape(-1))
+    return Image(
+        header=_header(typestore, ns, frame_id),
+        height=h,
+        width=w,
+        encoding="rgb8",
+        is_bigendian=0,
+        step=w * 3,
+        data=np.ascontiguousarray(rgb, np.uint8).reshape(-1),
+    )
 
 
 def _compressed_msg(typestore, jpeg: bytes, ns: int, frame_id: str):
     CompressedImage = typestore.types["sensor_msgs/msg/CompressedImage"]
-    return CompressedImage(header=_header(typestore, ns, frame_id), format="jpeg",
-                           data=np.frombuffer(jpeg, dtype=np.uint8))
+    return CompressedImage(
+        header=_header(typestore, ns, frame_id), format="jpeg", data=np.frombuffer(jpeg, dtype=np.uint8)
+    )
 
 
 def _camera_info_msg(typestore, camera, ns: int, frame_id: str):
@@ -103,13 +113,16 @@ def _camera_info_msg(typestore, camera, ns: int, frame_id: str):
     CameraInfo = typestore.types["sensor_msgs/msg/CameraInfo"]
     RegionOfInterest = typestore.types["sensor_msgs/msg/RegionOfInterest"]
     return CameraInfo(
-        header=_header(typestore, ns, frame_id), height=camera.height, width=camera.width,
+        header=_header(typestore, ns, frame_id),
+        height=camera.height,
+        width=camera.width,
         distortion_model=d["distortion_model"],
         d=np.asarray(d["distortion_coefficients"]["data"], np.float64),
         k=np.asarray(d["camera_matrix"]["data"], np.float64),
         r=np.asarray(d["rectification_matrix"]["data"], np.float64),
         p=np.asarray(d["projection_matrix"]["data"], np.float64),
-        binning_x=0, binning_y=0,
+        binning_x=0,
+        binning_y=0,
         roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
     )
 
@@ -203,8 +216,10 @@ def write_dataset_bag(
             if raw:
                 rgb = ds.load_image(frame)
                 if (rgb.shape[1], rgb.shape[0]) != (camera.width, camera.height):
-                    raise ValueError(f"{ds.image_path(frame)}: image is {rgb.shape[1]}x{rgb.shape[0]}, "
-                                     f"camera.yaml says {camera.width}x{camera.height}")
+                    raise ValueError(
+                        f"{ds.image_path(frame)}: image is {rgb.shape[1]}x{rgb.shape[0]}, "
+                        f"camera.yaml says {camera.width}x{camera.height}"
+                    )
                 write(topics.image, _image_msg(typestore, rgb, ns, topics.camera_frame), ns)
             if compressed:
                 jpeg = _jpeg_bytes(ds, frame, jpeg_quality)
@@ -213,7 +228,11 @@ def write_dataset_bag(
             write(topics.ground_truth, _pose_msg(typestore, traj.positions[i], traj.quaternions[i], ns, map_frame), ns)
 
     return BagWriteResult(
-        path=out, storage=storage, frames=len(order), topics=counts,
-        start_s=float(stamps_s[order].min()), end_s=float(stamps_s[order].max()),
+        path=out,
+        storage=storage,
+        frames=len(order),
+        topics=counts,
+        start_s=float(stamps_s[order].min()),
+        end_s=float(stamps_s[order].max()),
         recording_offsets_s=offsets,
     )

@@ -22,11 +22,9 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 
 from ..camera import PinholeCamera, load_camera_yaml
 from ..trajectory import Trajectory
@@ -57,7 +55,7 @@ class BuildConfig:
     source: Path
     out: Path
     frames: FrameOptions = FrameOptions()
-    sfm: "object" = None  # SfmOptions (imported lazily; None = defaults)
+    sfm: object = None  # SfmOptions (imported lazily; None = defaults)
     split: SplitConfig = SplitConfig()
     camera_yaml: Path | None = None
     poses: Path | None = None
@@ -97,33 +95,45 @@ class BuildResult:
         m = self.dataset.manifest
         lines = [f"dataset: {self.dataset.root}"]
         f = self.frames
-        lines.append(f"frames: {f.get('kept')} kept of {f.get('total')} extracted "
-                     f"({f.get('duplicate', 0)} near-duplicates, {f.get('blurry', 0)} blurry dropped)")  # fmt: skip
+        lines.append(
+            f"frames: {f.get('kept')} kept of {f.get('total')} extracted "
+            f"({f.get('duplicate', 0)} near-duplicates, {f.get('blurry', 0)} blurry dropped)"
+        )
         if self.sfm:
             s = self.sfm
-            lines.append(f"SfM: {s['registered']}/{s['total']} frames registered in the largest model, "
-                         f"{s['num_points']} points, mean reprojection error {s['mean_reprojection_error_px']:.3f} px")  # fmt: skip
+            lines.append(
+                f"SfM: {s['registered']}/{s['total']} frames registered in the largest model, "
+                f"{s['num_points']} points, mean reprojection error {s['mean_reprojection_error_px']:.3f} px"
+            )
             if s.get("stage_seconds"):
                 lines.append("  SfM seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in s["stage_seconds"].items()))
             for o in s.get("other_models", []):
-                lines.append(f"  other model {o['model']}: {o['registered']} frames ({o['first_frame']} … {o['last_frame']}), not used")
+                lines.append(
+                    f"  other model {o['model']}: {o['registered']} frames ({o['first_frame']} … {o['last_frame']}), not used"
+                )
         if self.alignment:
             a = self.alignment
-            lines.append(f"alignment: {a['method']} (scale {a['transform']['scale']:.6g}, "
-                         f"{'metric' if a['metric'] else 'NOT metric'})")  # fmt: skip
+            lines.append(
+                f"alignment: {a['method']} (scale {a['transform']['scale']:.6g}, "
+                f"{'metric' if a['metric'] else 'NOT metric'})"
+            )
             for name, r in (a.get("residuals_m") or {}).items():
                 lines.append(f"  residual {name}: {r:.4f} m")
             for w in a.get("warnings", []):
                 lines.append(f"  WARNING: {w}")
         if self.groundtruth_comparison:
             g = self.groundtruth_comparison
-            lines.append(f"vs ground truth ({g['frames']} frames, path {g['path_length_m']:.1f} m): "
-                         f"map-frame RMSE {g['map_frame']['rmse_m']:.3f} m, "
-                         f"ATE(sim3) {g['sim3']['rmse_m']:.3f} m, rotation median {g['sim3']['rotation_median_deg']:.2f} deg")  # fmt: skip
+            lines.append(
+                f"vs ground truth ({g['frames']} frames, path {g['path_length_m']:.1f} m): "
+                f"map-frame RMSE {g['map_frame']['rmse_m']:.3f} m, "
+                f"ATE(sim3) {g['sim3']['rmse_m']:.3f} m, rotation median {g['sim3']['rotation_median_deg']:.2f} deg"
+            )
         c = m.get("split", {}).get("counts", {})
         lines.append(f"splits ({m.get('split', {}).get('method')}): " + ", ".join(f"{k} {v}" for k, v in c.items()))
-        lines.append("stage seconds: " + ", ".join(
-            f"{k} {'skipped' if k in self.skipped else f'{v:.1f}'}" for k, v in self.stage_seconds.items()))  # fmt: skip
+        lines.append(
+            "stage seconds: "
+            + ", ".join(f"{k} {'skipped' if k in self.skipped else f'{v:.1f}'}" for k, v in self.stage_seconds.items())
+        )
         return "\n".join(lines)
 
 
@@ -205,8 +215,14 @@ def _stage_sfm(cfg: BuildConfig, work: Path, table: FrameTable, camera, progress
 
     names, ts = table.kept()
     bar = progress("sfm (registered frames)", len(names))
-    result = run_sfm(work / "frames", names, work / "sfm", cfg.sfm or SfmOptions(), camera,
-                     progress=lambda stage, n: bar(n, len(names)) if stage == "mapping" else None)  # fmt: skip
+    result = run_sfm(
+        work / "frames",
+        names,
+        work / "sfm",
+        cfg.sfm or SfmOptions(),
+        camera,
+        progress=lambda stage, n: bar(n, len(names)) if stage == "mapping" else None,
+    )
     model = load_colmap_model(result.model_dir, timestamps=dict(zip(names, ts)))
     return result, model
 
@@ -219,6 +235,7 @@ def _load_sfm(work: Path, table: FrameTable):
 
 
 def _align(cfg: BuildConfig, sfm_traj: Trajectory, points, imported: bool, gt: Trajectory | None):
+    from ..alignment import Similarity
     from .map_alignment import (
         MapAlignment,
         align_control_points,
@@ -226,7 +243,6 @@ def _align(cfg: BuildConfig, sfm_traj: Trajectory, points, imported: bool, gt: T
         align_to_groundtruth,
         read_control_points,
     )
-    from ..alignment import Similarity
 
     method = cfg.align
     if method == "auto":
@@ -244,8 +260,12 @@ def _align(cfg: BuildConfig, sfm_traj: Trajectory, points, imported: bool, gt: T
         return align_to_groundtruth(sfm_traj, gt)
     if method == "gravity_floor":
         return align_gravity_floor(sfm_traj, points, cfg.scale_distance, cfg.camera_height)
-    return MapAlignment("none", Similarity.identity(), metric=imported,
-                        warnings=[] if imported else ["no alignment: poses are in the SfM frame and units"])  # fmt: skip
+    return MapAlignment(
+        "none",
+        Similarity.identity(),
+        metric=imported,
+        warnings=[] if imported else ["no alignment: poses are in the SfM frame and units"],
+    )
 
 
 def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) -> BuildResult:
@@ -271,11 +291,24 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
 
     sfm_opts = cfg.sfm or SfmOptions()
     fp_frames = _fingerprint(_file_id(source), cfg.frames.as_dict())
-    fp_poses = _fingerprint(fp_frames, _file_id(cfg.poses), cfg.poses_format, _file_id(cfg.camera_yaml),
-                            None if cfg.poses else sfm_opts.as_dict())  # fmt: skip
-    fp_write = _fingerprint(fp_poses, _file_id(cfg.groundtruth), _file_id(cfg.control_points), cfg.scale_distance,
-                            cfg.camera_height, cfg.align, cfg.split.as_dict(), cfg.map_frame,
-                            _file_id(cfg.walkable_map))  # fmt: skip
+    fp_poses = _fingerprint(
+        fp_frames,
+        _file_id(cfg.poses),
+        cfg.poses_format,
+        _file_id(cfg.camera_yaml),
+        None if cfg.poses else sfm_opts.as_dict(),
+    )
+    fp_write = _fingerprint(
+        fp_poses,
+        _file_id(cfg.groundtruth),
+        _file_id(cfg.control_points),
+        cfg.scale_distance,
+        cfg.camera_height,
+        cfg.align,
+        cfg.split.as_dict(),
+        cfg.map_frame,
+        _file_id(cfg.walkable_map),
+    )
     finished = (out / MANIFEST).exists()
     if finished and not cfg.force:
         prev = state.done("write", fp_write)
@@ -297,8 +330,12 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         state.invalidate(*STAGES)
         table = _stage_frames(cfg, work, progress)
         state.finish("frames", fp_frames, {"counts": table.counts}, time.perf_counter() - t0)
-    table.counts = table.counts or {"total": len(table.frames), "kept": table.count("kept"),
-                                    "duplicate": table.count("duplicate"), "blurry": table.count("blurry")}  # fmt: skip
+    table.counts = table.counts or {
+        "total": len(table.frames),
+        "kept": table.count("kept"),
+        "duplicate": table.count("duplicate"),
+        "blurry": table.count("blurry"),
+    }
     result.frames = table.counts
     result.stage_seconds["frames"] = time.perf_counter() - t0
     camera = _camera_for_frames(cfg, table)
@@ -361,11 +398,21 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
     # ---- write
     t0 = time.perf_counter()
     manifest = {
-        "source": {"input": str(source.resolve()), "kind": "images" if source.is_dir() else "video",
-                   "camera_yaml": cfg.camera_yaml, "poses": cfg.poses, "groundtruth": cfg.groundtruth,
-                   "control_points": cfg.control_points},  # fmt: skip
-        "parameters": {"frames": cfg.frames.as_dict(), "sfm": None if imported else sfm_opts.as_dict(),
-                       "align": cfg.align, "scale_distance": cfg.scale_distance, "camera_height": cfg.camera_height},  # fmt: skip
+        "source": {
+            "input": str(source.resolve()),
+            "kind": "images" if source.is_dir() else "video",
+            "camera_yaml": cfg.camera_yaml,
+            "poses": cfg.poses,
+            "groundtruth": cfg.groundtruth,
+            "control_points": cfg.control_points,
+        },
+        "parameters": {
+            "frames": cfg.frames.as_dict(),
+            "sfm": None if imported else sfm_opts.as_dict(),
+            "align": cfg.align,
+            "scale_distance": cfg.scale_distance,
+            "camera_height": cfg.camera_height,
+        },
         "frames": table.counts,
         "sfm": sfm_report,
         "alignment": result.alignment,
@@ -375,14 +422,23 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
     }
     state.data["write"] = {"fingerprint": "started"}
     state.path.write_text(json.dumps(state.data, indent=2, default=str))
-    result.dataset = write_dataset(out, work / "frames", map_traj, camera, cfg.split, points, manifest,
-                                   force=True, map_frame=cfg.map_frame)  # fmt: skip
+    result.dataset = write_dataset(
+        out, work / "frames", map_traj, camera, cfg.split, points, manifest, force=True, map_frame=cfg.map_frame
+    )
     if cfg.walkable_map is not None:
         from ..walkable import WalkableMap
 
         WalkableMap.load(cfg.walkable_map).save(out / "walkable.yaml")
     result.stage_seconds["write"] = time.perf_counter() - t0
-    state.finish("write", fp_write, {"frames": result.frames, "sfm": result.sfm, "alignment": result.alignment,
-                                     "groundtruth_comparison": result.groundtruth_comparison},
-                 result.stage_seconds["write"])  # fmt: skip
+    state.finish(
+        "write",
+        fp_write,
+        {
+            "frames": result.frames,
+            "sfm": result.sfm,
+            "alignment": result.alignment,
+            "groundtruth_comparison": result.groundtruth_comparison,
+        },
+        result.stage_seconds["write"],
+    )
     return result

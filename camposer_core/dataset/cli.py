@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -20,42 +19,99 @@ def register(subparsers) -> None:
             "between neighbouring frames of one walk; use --split recording to hold out a whole lap."
         ),
     )
-    p.add_argument("source", metavar="VIDEO_OR_DIR", type=Path, help="walkthrough video, or a folder of images in time order")
+    p.add_argument(
+        "source", metavar="VIDEO_OR_DIR", type=Path, help="walkthrough video, or a folder of images in time order"
+    )
     p.add_argument("--out", type=Path, required=True, help="dataset folder to write")
     g = p.add_argument_group("frames")
     g.add_argument("--fps", type=float, default=5.0, help="frames per second taken from the video (default 5; 0 = all)")
     g.add_argument("--long-side", type=int, default=None, help="resize frames so the longer side is at most N pixels")
-    g.add_argument("--dedup-threshold", type=float, default=0.8, help="near-duplicate threshold (mean abs. thumbnail difference, 0-255; 0 = keep all)")
-    g.add_argument("--blur-ratio", type=float, default=0.35, help="drop frames sharper than their neighbours by less than this ratio (0 = keep all)")
+    g.add_argument(
+        "--dedup-threshold",
+        type=float,
+        default=0.8,
+        help="near-duplicate threshold (mean abs. thumbnail difference, 0-255; 0 = keep all)",
+    )
+    g.add_argument(
+        "--blur-ratio",
+        type=float,
+        default=0.35,
+        help="drop frames sharper than their neighbours by less than this ratio (0 = keep all)",
+    )
     g = p.add_argument_group("poses")
-    g.add_argument("--camera", type=Path, default=None, help="known intrinsics (camera.yaml, CameraInfo layout); fixed during SfM")
-    g.add_argument("--poses", type=Path, default=None, help="import these map-frame poses instead of running SfM (camposer CSV, TUM, 4x4/3x4 matrices, COLMAP model folder)")
+    g.add_argument(
+        "--camera", type=Path, default=None, help="known intrinsics (camera.yaml, CameraInfo layout); fixed during SfM"
+    )
+    g.add_argument(
+        "--poses",
+        type=Path,
+        default=None,
+        help="import these map-frame poses instead of running SfM (camposer CSV, TUM, 4x4/3x4 matrices, COLMAP model folder)",
+    )
     g.add_argument("--poses-format", default="auto", choices=["auto", "csv", "tum", "matrices", "colmap"])
     g.add_argument("--sfm-overlap", type=int, default=10, help="sequential matching: match each frame with the next N")
     g.add_argument("--loop-pairs", type=int, default=5, help="retrieval loop-closure pairs per frame (0 = none)")
     g.add_argument("--max-features", type=int, default=4096, help="SIFT features per image")
-    g.add_argument("--mapper", default="incremental", choices=["incremental", "global"],
-                   help="SfM mapper: incremental (COLMAP, default) or global (GLOMAP-style rotation averaging)")  # fmt: skip
-    g.add_argument("--min-registered", type=float, default=0.5, help="fail when the largest model holds fewer than this fraction of the frames")
+    g.add_argument(
+        "--mapper",
+        default="incremental",
+        choices=["incremental", "global"],
+        help="SfM mapper: incremental (COLMAP, default) or global (GLOMAP-style rotation averaging)",
+    )
+    g.add_argument(
+        "--min-registered",
+        type=float,
+        default=0.5,
+        help="fail when the largest model holds fewer than this fraction of the frames",
+    )
     g = p.add_argument_group("map frame")
-    g.add_argument("--align", default="auto", choices=["auto", "control_points", "groundtruth", "gravity_floor", "none"],
-                   help="auto: control points, else ground truth, else gravity + floor")  # fmt: skip
-    g.add_argument("--control-points", type=Path, default=None, help="file of >= 3 'frame, x, y, z' or 'sx, sy, sz, x, y, z' lines")
-    g.add_argument("--scale-distance", nargs=3, metavar=("FRAME_A", "FRAME_B", "METRES"), default=None,
-                   help="metric scale from the known distance between two frames' camera centres")  # fmt: skip
-    g.add_argument("--camera-height", type=float, default=None, help="metric scale from the camera's height above the floor (m)")
-    g.add_argument("--groundtruth", type=Path, default=None, help="ground-truth poses of the walk: compare with them (and align to them with --align auto/groundtruth)")
+    g.add_argument(
+        "--align",
+        default="auto",
+        choices=["auto", "control_points", "groundtruth", "gravity_floor", "none"],
+        help="auto: control points, else ground truth, else gravity + floor",
+    )
+    g.add_argument(
+        "--control-points", type=Path, default=None, help="file of >= 3 'frame, x, y, z' or 'sx, sy, sz, x, y, z' lines"
+    )
+    g.add_argument(
+        "--scale-distance",
+        nargs=3,
+        metavar=("FRAME_A", "FRAME_B", "METRES"),
+        default=None,
+        help="metric scale from the known distance between two frames' camera centres",
+    )
+    g.add_argument(
+        "--camera-height", type=float, default=None, help="metric scale from the camera's height above the floor (m)"
+    )
+    g.add_argument(
+        "--groundtruth",
+        type=Path,
+        default=None,
+        help="ground-truth poses of the walk: compare with them (and align to them with --align auto/groundtruth)",
+    )
     g.add_argument("--map-frame", default="map", help="frame id of the map (default map)")
-    g.add_argument("--walkable-map", type=Path, default=None,
-                   help="walkable map (nav2 map YAML, map frame) to ship with the dataset as walkable.yaml")
+    g.add_argument(
+        "--walkable-map",
+        type=Path,
+        default=None,
+        help="walkable map (nav2 map YAML, map frame) to ship with the dataset as walkable.yaml",
+    )
     g = p.add_argument_group("splits")
     g.add_argument("--split", default="interleaved", choices=["interleaved", "blocks", "recording"])
     g.add_argument("--blocks", type=int, default=5, help="number of blocks for --split blocks")
-    g.add_argument("--val-recordings", default=None, help="comma-separated recordings for validation (--split recording)")
+    g.add_argument(
+        "--val-recordings", default=None, help="comma-separated recordings for validation (--split recording)"
+    )
     g.add_argument("--test-recordings", default=None, help="comma-separated recordings for test (--split recording)")
-    g.add_argument("--val-every", type=int, default=0, metavar="K",
-                   help="--split recording: validate on every K-th frame of the training recordings instead of "
-                        "holding out a validation recording (more training data)")
+    g.add_argument(
+        "--val-every",
+        type=int,
+        default=0,
+        metavar="K",
+        help="--split recording: validate on every K-th frame of the training recordings instead of "
+        "holding out a validation recording (more training data)",
+    )
     p.add_argument("--force", action="store_true", help="re-run every stage and replace an existing dataset in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_build)
@@ -109,13 +165,26 @@ def _config(args):
     return BuildConfig(
         source=args.source,
         out=args.out,
-        frames=FrameOptions(fps=args.fps or None, long_side=args.long_side, dedup_threshold=args.dedup_threshold,
-                            blur_ratio=args.blur_ratio),  # fmt: skip
-        sfm=SfmOptions(overlap=args.sfm_overlap, max_features=args.max_features, mapper=args.mapper,
-                       min_registered_fraction=args.min_registered,
-                       retrieval=RetrievalOptions(per_frame=args.loop_pairs)),  # fmt: skip
-        split=SplitConfig(args.split, num_blocks=args.blocks, val_recordings=rec(args.val_recordings),
-                          test_recordings=rec(args.test_recordings), val_every=args.val_every),  # fmt: skip
+        frames=FrameOptions(
+            fps=args.fps or None,
+            long_side=args.long_side,
+            dedup_threshold=args.dedup_threshold,
+            blur_ratio=args.blur_ratio,
+        ),
+        sfm=SfmOptions(
+            overlap=args.sfm_overlap,
+            max_features=args.max_features,
+            mapper=args.mapper,
+            min_registered_fraction=args.min_registered,
+            retrieval=RetrievalOptions(per_frame=args.loop_pairs),
+        ),
+        split=SplitConfig(
+            args.split,
+            num_blocks=args.blocks,
+            val_recordings=rec(args.val_recordings),
+            test_recordings=rec(args.test_recordings),
+            val_every=args.val_every,
+        ),
         camera_yaml=args.camera,
         poses=args.poses,
         poses_format=args.poses_format,
@@ -165,7 +234,9 @@ def dataset_info(path) -> dict:
         "split_method": m.get("split", {}).get("method"),
         "camera": {"width": cam.width, "height": cam.height, "fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy},
         "path_length_m": all_poses.path_length(),
-        "extent_m": {"min": all_poses.positions.min(0).tolist(), "max": all_poses.positions.max(0).tolist()} if len(all_poses) else None,
+        "extent_m": {"min": all_poses.positions.min(0).tolist(), "max": all_poses.positions.max(0).tolist()}
+        if len(all_poses)
+        else None,
         "points3D": ds.points_path is not None,
         "walkable_map": ds.walkable_map_path is not None,
         "poses_source": m.get("poses_source"),
@@ -184,15 +255,22 @@ def _info(args) -> int:
         print(json.dumps(info, indent=2))
         return 0
     print(f"dataset {info['path']} (map frame '{info['map_frame']}')")
-    print(f"  frames: {info['frames']}  splits ({info['split_method']}): " + ", ".join(f"{k} {v}" for k, v in info["splits"].items()))
+    print(
+        f"  frames: {info['frames']}  splits ({info['split_method']}): "
+        + ", ".join(f"{k} {v}" for k, v in info["splits"].items())
+    )
     c = info["camera"]
     print(f"  camera: {c['width']}x{c['height']} fx {c['fx']:.1f} fy {c['fy']:.1f}")
-    print(f"  path length {info['path_length_m']:.1f} m; poses from {info['poses_source']}, alignment {info['alignment']}"
-          f"{'' if info['metric'] in (None, True) else ' (NOT metric)'}")  # fmt: skip
+    print(
+        f"  path length {info['path_length_m']:.1f} m; poses from {info['poses_source']}, alignment {info['alignment']}"
+        f"{'' if info['metric'] in (None, True) else ' (NOT metric)'}"
+    )
     if info["extent_m"]:
         lo, hi = info["extent_m"]["min"], info["extent_m"]["max"]
         print("  extent: " + ", ".join(f"{a} [{lo[i]:.2f}, {hi[i]:.2f}]" for i, a in enumerate("xyz")) + " m")
-    print(f"  points3D.ply: {'yes' if info['points3D'] else 'no'}, walkable map: {'yes' if info['walkable_map'] else 'no'}")
+    print(
+        f"  points3D.ply: {'yes' if info['points3D'] else 'no'}, walkable map: {'yes' if info['walkable_map'] else 'no'}"
+    )
     if info["missing_images"]:
         print(f"  WARNING: {info['missing_images']} images listed in poses.csv are missing")
         return 1

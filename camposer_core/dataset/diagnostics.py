@@ -61,8 +61,14 @@ class ErrorProfile:
         out = []
         for idx in np.array_split(np.arange(len(self.frames)), max(1, min(n, len(self.frames)))):
             if len(idx):
-                out.append((self.frames[idx[0]], self.frames[idx[-1]], float(np.median(self.position_errors_m[idx])),
-                            float(np.median(self.rotation_errors_deg[idx]))))  # fmt: skip
+                out.append(
+                    (
+                        self.frames[idx[0]],
+                        self.frames[idx[-1]],
+                        float(np.median(self.position_errors_m[idx])),
+                        float(np.median(self.rotation_errors_deg[idx])),
+                    )
+                )
         return out
 
     def report(self, n_segments: int = 10, n_steps: int = 5) -> str:
@@ -78,8 +84,10 @@ class ErrorProfile:
         med = float(np.median(self.step_rotation_errors_deg)) if len(self.step_rotation_errors_deg) else float("nan")
         lines.append(f"frame-to-frame steps: median rotation error {med:.3f} deg; worst:")
         for i in self.worst_steps[:n_steps]:
-            lines.append(f"  {self.frames[i]} -> {self.frames[i + 1]}: rotation error {self.step_rotation_errors_deg[i]:.2f} deg,"
-                         f" step length x{self.step_length_ratios[i]:.2f} of ground truth")  # fmt: skip
+            lines.append(
+                f"  {self.frames[i]} -> {self.frames[i + 1]}: rotation error {self.step_rotation_errors_deg[i]:.2f} deg,"
+                f" step length x{self.step_length_ratios[i]:.2f} of ground truth"
+            )
         folds = self.folds()
         lines.append(f"likely folds: {', '.join(f'{self.frames[i]}->{self.frames[i + 1]}' for i in folds) or 'none'}")
         return "\n".join(lines)

@@ -58,7 +58,7 @@ class DatasetFolder:
     root: Path
 
     @classmethod
-    def open(cls, root) -> "DatasetFolder":
+    def open(cls, root) -> DatasetFolder:
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"dataset folder not found: {root}")

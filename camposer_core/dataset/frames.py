@@ -22,9 +22,9 @@ Only ``kept`` frames have an image file.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -93,8 +93,16 @@ class FrameTable:
             w = csv.writer(fh)
             w.writerow(["frame", "timestamp", "source", "status", "sharpness", "difference"])
             for i in range(len(self.frames)):
-                w.writerow([self.frames[i], repr(float(self.timestamps[i])), self.sources[i], self.status[i],
-                            f"{self.sharpness[i]:.3f}", f"{self.difference[i]:.3f}"])  # fmt: skip
+                w.writerow(
+                    [
+                        self.frames[i],
+                        repr(float(self.timestamps[i])),
+                        self.sources[i],
+                        self.status[i],
+                        f"{self.sharpness[i]:.3f}",
+                        f"{self.difference[i]:.3f}",
+                    ]
+                )
         return path
 
 
@@ -140,7 +148,9 @@ def _thumbnail(gray: np.ndarray) -> np.ndarray:
 
     h, w = gray.shape
     s = 64.0 / max(h, w)
-    return cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA).astype(
+        np.float32
+    )
 
 
 def _video_source(path: Path, opts: FrameOptions) -> tuple[Iterator[tuple[str, float, str, np.ndarray]], int]:
@@ -214,7 +224,11 @@ def extract_frames(
         height, width = rgb.shape[:2]
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         thumb = _thumbnail(gray)
-        d = float(np.mean(np.abs(thumb - last_thumb))) if last_thumb is not None and last_thumb.shape == thumb.shape else 255.0
+        d = (
+            float(np.mean(np.abs(thumb - last_thumb)))
+            if last_thumb is not None and last_thumb.shape == thumb.shape
+            else 255.0
+        )
         names.append(name)
         ts.append(t)
         sources.append(src)
@@ -241,8 +255,12 @@ def extract_frames(
                 status[i] = "blurry"
                 (out_dir / names[i]).unlink()
     table = FrameTable(names, np.asarray(ts), sources, status, sharp_a, np.asarray(diff), width, height)
-    table.counts = {"total": len(names), "kept": table.count("kept"), "duplicate": table.count("duplicate"),
-                    "blurry": table.count("blurry")}  # fmt: skip
+    table.counts = {
+        "total": len(names),
+        "kept": table.count("kept"),
+        "duplicate": table.count("duplicate"),
+        "blurry": table.count("blurry"),
+    }
     if table.counts["kept"] == 0:
         raise ValueError(f"{source}: all {len(names)} frames were dropped as duplicates or blurry")
     table.save_csv(out_dir / FRAMES_CSV)

@@ -133,15 +133,23 @@ def colmap_camera_to_pinhole(cam, name: str = "camposer"):
     model = cam.model.name
     p = list(cam.params)
     if model == "SIMPLE_PINHOLE":
-        fx = fy = p[0]; cx, cy = p[1], p[2]; dist = ()  # noqa: E702
+        fx = fy = p[0]
+        cx, cy = p[1], p[2]
+        dist = ()  # noqa: E702
     elif model == "PINHOLE":
-        fx, fy, cx, cy = p[:4]; dist = ()  # noqa: E702
+        fx, fy, cx, cy = p[:4]
+        dist = ()  # noqa: E702
     elif model == "SIMPLE_RADIAL":
-        fx = fy = p[0]; cx, cy = p[1], p[2]; dist = (p[3], 0.0, 0.0, 0.0, 0.0)  # noqa: E702
+        fx = fy = p[0]
+        cx, cy = p[1], p[2]
+        dist = (p[3], 0.0, 0.0, 0.0, 0.0)  # noqa: E702
     elif model == "RADIAL":
-        fx = fy = p[0]; cx, cy = p[1], p[2]; dist = (p[3], p[4], 0.0, 0.0, 0.0)  # noqa: E702
+        fx = fy = p[0]
+        cx, cy = p[1], p[2]
+        dist = (p[3], p[4], 0.0, 0.0, 0.0)  # noqa: E702
     elif model == "OPENCV":
-        fx, fy, cx, cy = p[:4]; dist = (p[4], p[5], p[6], p[7], 0.0)  # noqa: E702
+        fx, fy, cx, cy = p[:4]
+        dist = (p[4], p[5], p[6], p[7], 0.0)  # noqa: E702
     else:
         raise ValueError(f"COLMAP camera model {model} is not supported (use PINHOLE, SIMPLE_RADIAL, RADIAL or OPENCV)")
     # COLMAP's pixel convention puts the centre of the top-left pixel at (0.5, 0.5); OpenCV at (0, 0).
@@ -252,7 +260,6 @@ def attach_poses(
     * ``order``: as many poses as frames, taken in order.
     Frames without a pose are left out. Recordings are kept."""
     timestamps = np.asarray(timestamps, dtype=np.float64)
-    rec_by_name = dict(zip(poses.frames, poses.recordings)) if poses.recordings is not None else None
     index = {f: i for i, f in enumerate(poses.frames)}
     candidates = [frames] + ([[Path(s).name for s in sources]] if sources else [])
     for names in candidates:
@@ -260,14 +267,19 @@ def attach_poses(
         if len(hits) >= max(1, len(frames) // 2):
             sel = [index[names[i]] for i in hits]
             sub = poses.subset(np.asarray(sel, dtype=int))
-            out = Trajectory([frames[i] for i in hits], timestamps[hits], sub.positions, sub.quaternions,
-                             sub.recordings)  # fmt: skip
+            out = Trajectory(
+                [frames[i] for i in hits], timestamps[hits], sub.positions, sub.quaternions, sub.recordings
+            )
             return out, "name"
     ts = poses.timestamps
     if len(ts) and np.ptp(ts) > 0 and timestamps.size:
         order = np.argsort(ts, kind="stable")
         sts = ts[order]
-        j = np.clip(np.searchsorted(sts, timestamps), 1, len(sts) - 1) if len(sts) > 1 else np.zeros(len(timestamps), int)
+        j = (
+            np.clip(np.searchsorted(sts, timestamps), 1, len(sts) - 1)
+            if len(sts) > 1
+            else np.zeros(len(timestamps), int)
+        )
         lo, hi = sts[j - 1], sts[j]
         near = np.minimum(np.abs(timestamps - lo), np.abs(timestamps - hi)) <= time_tolerance_s
         inside = (timestamps >= sts[0] - time_tolerance_s) & (timestamps <= sts[-1] + time_tolerance_s)
@@ -277,8 +289,9 @@ def attach_poses(
             p, q = _interpolate(poses, timestamps[idx])
             recs = None
             if poses.recordings is not None:
-                nearest = order[np.where(np.abs(timestamps[idx] - lo[idx]) <= np.abs(timestamps[idx] - hi[idx]),
-                                         j[idx] - 1, j[idx])]  # fmt: skip
+                nearest = order[
+                    np.where(np.abs(timestamps[idx] - lo[idx]) <= np.abs(timestamps[idx] - hi[idx]), j[idx] - 1, j[idx])
+                ]
                 recs = [poses.recordings[k] for k in nearest]
             return Trajectory([frames[i] for i in idx], timestamps[idx], p, q, recs), "timestamp"
     if len(poses) == len(frames):

@@ -167,7 +167,9 @@ def align_control_points(
     for cp in points:
         if cp.frame is not None:
             if cp.frame not in index:
-                raise ValueError(f"{source}:{cp.line}: frame {cp.frame!r} is not a registered frame of the reconstruction")
+                raise ValueError(
+                    f"{source}:{cp.line}: frame {cp.frame!r} is not a registered frame of the reconstruction"
+                )
             src.append(sfm.positions[index[cp.frame]])
             labels.append(cp.frame)
         else:
@@ -289,12 +291,17 @@ def align_gravity_floor(
     # floor at z = 0, first frame above the origin
     if floor_sfm is None:
         floor_sfm = float(np.median(pos[:, 2])) - (camera_height / scale if camera_height else 0.0)
-        warnings.append("no floor found in the point cloud: z = 0 is placed at the median camera height"
-                        + (" minus --camera-height" if camera_height else ""))  # fmt: skip
+        warnings.append(
+            "no floor found in the point cloud: z = 0 is placed at the median camera height"
+            + (" minus --camera-height" if camera_height else "")
+        )
     t = -scale * np.array([pos[0, 0], pos[0, 1], floor_sfm])
     sim = Similarity(scale, R, t)
-    details = {"up_source": up_source, "scale_source": scale_source,
-               "camera_height_m": float(scale * (np.median(pos[:, 2]) - floor_sfm))}  # fmt: skip
+    details = {
+        "up_source": up_source,
+        "scale_source": scale_source,
+        "camera_height_m": float(scale * (np.median(pos[:, 2]) - floor_sfm)),
+    }
     return MapAlignment("gravity_floor", sim, metric, warnings=warnings, details=details)
 
 
@@ -343,9 +350,13 @@ def compare_to_groundtruth(est: Trajectory, gt: Trajectory) -> dict:
     def stats(p, q):
         pe = position_error(p, g.positions)
         re = rotation_error_deg(q, g.quaternions)
-        return {"rmse_m": float(np.sqrt(np.mean(pe**2))), "median_m": float(np.median(pe)),
-                "max_m": float(pe.max()), "rotation_median_deg": float(np.median(re)),
-                "rotation_max_deg": float(re.max())}  # fmt: skip
+        return {
+            "rmse_m": float(np.sqrt(np.mean(pe**2))),
+            "median_m": float(np.median(pe)),
+            "max_m": float(pe.max()),
+            "rotation_median_deg": float(np.median(re)),
+            "rotation_max_deg": float(re.max()),
+        }
 
     out = {"frames": len(common), "path_length_m": g.path_length(), "map_frame": stats(e.positions, e.quaternions)}
     # yaw + xy translation

@@ -10,9 +10,22 @@ import numpy as np
 
 __all__ = ["write_ply", "read_ply"]
 
-_TYPES = {"float": "f4", "float32": "f4", "double": "f8", "float64": "f8", "uchar": "u1", "uint8": "u1",
-          "char": "i1", "int8": "i1", "short": "i2", "ushort": "u2", "int": "i4", "int32": "i4",
-          "uint": "u4", "uint32": "u4"}  # fmt: skip
+_TYPES = {
+    "float": "f4",
+    "float32": "f4",
+    "double": "f8",
+    "float64": "f8",
+    "uchar": "u1",
+    "uint8": "u1",
+    "char": "i1",
+    "int8": "i1",
+    "short": "i2",
+    "ushort": "u2",
+    "int": "i4",
+    "int32": "i4",
+    "uint": "u4",
+    "uint32": "u4",
+}
 
 
 def write_ply(path, points, colors=None) -> Path:

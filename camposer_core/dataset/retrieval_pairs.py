@@ -65,7 +65,9 @@ def _kmeans(sample: np.ndarray, k: int, rng: np.random.Generator, iterations: in
     for _ in range(iterations):
         words = _nearest_word(sample, centroids)
         counts = np.bincount(words, minlength=k)
-        members = sparse.csr_matrix((np.ones(len(words), np.float32), (words, np.arange(len(words)))), shape=(k, len(words)))
+        members = sparse.csr_matrix(
+            (np.ones(len(words), np.float32), (words, np.arange(len(words)))), shape=(k, len(words))
+        )
         sums = members @ sample  # per-cluster sums of the samples
         empty = counts == 0
         centroids[~empty] = (sums[~empty] / counts[~empty, None]).astype(np.float32)
@@ -117,7 +119,9 @@ def select_pairs(vectors: np.ndarray, options: RetrievalOptions = RetrievalOptio
     return sorted(pairs)
 
 
-def retrieval_pairs_from_database(database_path, image_names: list[str], options: RetrievalOptions = RetrievalOptions()):
+def retrieval_pairs_from_database(
+    database_path, image_names: list[str], options: RetrievalOptions = RetrievalOptions()
+):
     """Loop-closure pairs of image names, from the SIFT descriptors in a COLMAP database.
     ``image_names`` must be in time order."""
     import pycolmap

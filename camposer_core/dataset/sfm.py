@@ -31,9 +31,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..camera import PinholeCamera
 from .retrieval_pairs import RetrievalOptions, retrieval_pairs_from_database, write_pairs
@@ -126,11 +126,18 @@ def _extract(database: Path, frames_dir: Path, names: list[str], opts: SfmOption
     extraction.num_threads = opts.num_threads
     extraction.sift.max_num_features = opts.max_features
     extraction.sift.peak_threshold = opts.peak_threshold
-    mode = pycolmap.CameraMode.SINGLE if (opts.shared_intrinsics or camera is not None) else pycolmap.CameraMode.PER_IMAGE
+    mode = (
+        pycolmap.CameraMode.SINGLE if (opts.shared_intrinsics or camera is not None) else pycolmap.CameraMode.PER_IMAGE
+    )
     pycolmap.extract_features(
-        database, frames_dir, image_names=names, camera_mode=mode, reader_options=reader,
-        extraction_options=extraction, device=pycolmap.Device.cpu,
-    )  # fmt: skip
+        database,
+        frames_dir,
+        image_names=names,
+        camera_mode=mode,
+        reader_options=reader,
+        extraction_options=extraction,
+        device=pycolmap.Device.cpu,
+    )
 
 
 def _matching_options(opts: SfmOptions):
@@ -149,8 +156,9 @@ def _match_sequential(database: Path, names: list[str], opts: SfmOptions) -> int
     pairing.overlap = opts.overlap
     pairing.quadratic_overlap = opts.quadratic_overlap
     pairing.loop_detection = False
-    pycolmap.match_sequential(database, matching_options=_matching_options(opts), pairing_options=pairing,
-                              device=pycolmap.Device.cpu)  # fmt: skip
+    pycolmap.match_sequential(
+        database, matching_options=_matching_options(opts), pairing_options=pairing, device=pycolmap.Device.cpu
+    )
     n = len(names)
     return sum(min(opts.overlap, n - 1 - i) for i in range(n))
 
@@ -168,8 +176,13 @@ def _match_loops(database: Path, work: Path, names: list[str], opts: SfmOptions)
         imported.match_list_path = path
         verification = pycolmap.TwoViewGeometryOptions()
         verification.min_num_inliers = opts.loop_min_inliers
-        pycolmap.match_image_pairs(database, matching_options=_matching_options(opts), pairing_options=imported,
-                                   verification_options=verification, device=pycolmap.Device.cpu)  # fmt: skip
+        pycolmap.match_image_pairs(
+            database,
+            matching_options=_matching_options(opts),
+            pairing_options=imported,
+            verification_options=verification,
+            device=pycolmap.Device.cpu,
+        )
     return len(pairs)
 
 
@@ -276,8 +289,15 @@ def run_sfm(
     others = []
     for idx, rec in ranked[1:]:
         names = sorted(im.name for im in rec.images.values() if im.has_pose)
-        others.append({"model": int(idx), "registered": len(names), "points3D": int(rec.num_points3D()),
-                       "first_frame": names[0] if names else None, "last_frame": names[-1] if names else None})  # fmt: skip
+        others.append(
+            {
+                "model": int(idx),
+                "registered": len(names),
+                "points3D": int(rec.num_points3D()),
+                "first_frame": names[0] if names else None,
+                "last_frame": names[-1] if names else None,
+            }
+        )
     model_dir = work / "model"
     model_dir.mkdir()
     best.write_binary(str(model_dir))

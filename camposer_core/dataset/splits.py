@@ -22,7 +22,7 @@ Three ways to split, each returning ``{"train": Trajectory, "val": ..., "test": 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -93,12 +93,15 @@ def split_blocks(traj: Trajectory, num_blocks=5, fractions=(0.7, 0.15, 0.15), ga
     return {s: traj.subset(np.sort(np.asarray(out[s], dtype=int))) for s in SPLITS}
 
 
-def split_by_recording(traj: Trajectory, val_recordings=None, test_recordings=None, val_every: int = 0
-                       ) -> dict[str, Trajectory]:
+def split_by_recording(
+    traj: Trajectory, val_recordings=None, test_recordings=None, val_every: int = 0
+) -> dict[str, Trajectory]:
     """Whole recordings held out (see module docstring). Raises ``ValueError`` when the
     trajectory has no ``recording`` column or names an unknown recording."""
     if traj.recordings is None:
-        raise ValueError("split 'recording' needs a recording column (e.g. one value per lap); this trajectory has none")
+        raise ValueError(
+            "split 'recording' needs a recording column (e.g. one value per lap); this trajectory has none"
+        )
     rec = np.asarray(traj.recordings, dtype=object)
     # recordings in order of first appearance in time
     order = _time_order(traj)

@@ -26,13 +26,20 @@ def register(subparsers) -> None:
     p.add_argument("--map", type=Path, default=None, help="walkable map YAML (default: DATASET/walkable.yaml)")
     p.add_argument("--no-map", action="store_true", help="do not snap, even if the dataset has a map")
     p.add_argument("--snap-margin", type=float, default=0.0, help="keep snapped positions this far from walls, m (0)")
-    p.add_argument("--metrics", type=Path, default=None, help="training metrics.csv for loss curves "
-                   "(default: metrics.csv next to the checkpoint, if any)")
+    p.add_argument(
+        "--metrics",
+        type=Path,
+        default=None,
+        help="training metrics.csv for loss curves (default: metrics.csv next to the checkpoint, if any)",
+    )
     p.add_argument("--batch", type=int, default=32, help="images per forward pass (32)")
     p.add_argument("--device", default="cpu", help="torch device (cpu)")
     p.add_argument("--force", action="store_true", help="overwrite an existing report")
-    p.add_argument("--no-baseline", action="store_true",
-                   help="skip the retrieval baseline (pose of the most similar training image) in the report")
+    p.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the retrieval baseline (pose of the most similar training image) in the report",
+    )
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -57,9 +64,21 @@ def predict_split(localizer, dataset, split: str, batch: int = 32, progress: boo
     return Trajectory(traj.frames, traj.timestamps, pos, quat, traj.recordings)
 
 
-def evaluate_checkpoint(checkpoint, dataset, split: str, out, walkable_map=None, snap_margin_m: float = 0.0,
-                        metrics_csv=None, device: str = "cpu", batch: int = 32, progress: bool = True,
-                        label: str | None = None, overwrite: bool = False, baseline: bool = True):
+def evaluate_checkpoint(
+    checkpoint,
+    dataset,
+    split: str,
+    out,
+    walkable_map=None,
+    snap_margin_m: float = 0.0,
+    metrics_csv=None,
+    device: str = "cpu",
+    batch: int = 32,
+    progress: bool = True,
+    label: str | None = None,
+    overwrite: bool = False,
+    baseline: bool = True,
+):
     """Localize every frame of ``split`` of ``dataset`` (a DatasetFolder) with ``checkpoint``,
     evaluate raw and snapped errors and write the report into ``out``. ``metrics_csv`` (loss
     curves) defaults to the ``metrics.csv`` next to the checkpoint, when there is one. With
@@ -105,9 +124,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     walkable = WalkableMap.load(map_path) if map_path else None
     if walkable is not None and walkable.frame_id != ds.map_frame:
         log.warning("map frame %r of %s differs from the dataset's %r", walkable.frame_id, map_path, ds.map_frame)
-    report = evaluate_checkpoint(args.checkpoint, ds, args.split, out, walkable, snap_margin_m=args.snap_margin,
-                                 metrics_csv=args.metrics, device=args.device, batch=args.batch,
-                                 progress=not args.verbose, overwrite=args.force, baseline=not args.no_baseline)
+    report = evaluate_checkpoint(
+        args.checkpoint,
+        ds,
+        args.split,
+        out,
+        walkable,
+        snap_margin_m=args.snap_margin,
+        metrics_csv=args.metrics,
+        device=args.device,
+        batch=args.batch,
+        progress=not args.verbose,
+        overwrite=args.force,
+        baseline=not args.no_baseline,
+    )
     print(report.label)
     print(report.table())
     print(f"report written to {out}")

@@ -63,8 +63,15 @@ def _panel(ax, report, positions, errors, title):
     ax.plot(gt[:, 0], gt[:, 1], ".-", color="tab:green", ms=3, lw=1.0, label="ground truth", zorder=3)
     ax.scatter(shown[~clipped, 0], shown[~clipped, 1], s=8, color="tab:red", label="prediction", zorder=4)
     if clipped.any():
-        ax.scatter(shown[clipped, 0], shown[clipped, 1], s=25, marker="x", color="tab:red", zorder=4,
-                   label=f"{int(clipped.sum())} beyond the view (clipped)")
+        ax.scatter(
+            shown[clipped, 0],
+            shown[clipped, 1],
+            s=25,
+            marker="x",
+            color="tab:red",
+            zorder=4,
+            label=f"{int(clipped.sum())} beyond the view (clipped)",
+        )
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
@@ -142,7 +149,7 @@ def read_metrics_csv(path) -> dict[str, np.ndarray]:
         if "epoch" not in cols or "train_loss" not in cols:
             raise ValueError(f"{path}: not a training metrics CSV (need columns epoch, train_loss; got {cols})")
         data = {c: [] for c in cols}
-        for lineno, row in enumerate(reader, start=2):
+        for row in reader:
             for c in cols:
                 v = (row.get(c) or "").strip()
                 try:
@@ -168,7 +175,9 @@ def plot_loss_curves(metrics_csv, path) -> Path:
     if "val_position_median_m" in d and np.isfinite(d["val_position_median_m"]).any():
         ok = np.isfinite(d["val_position_median_m"])
         ax2 = ax.twinx()
-        ax2.plot(d["epoch"][ok], d["val_position_median_m"][ok], "o-", ms=3, color="tab:red", label="val median position (m)")
+        ax2.plot(
+            d["epoch"][ok], d["val_position_median_m"][ok], "o-", ms=3, color="tab:red", label="val median position (m)"
+        )
         ax2.set_ylabel("val median position error [m]", color="tab:red")
         ax2.set_ylim(bottom=0)
         h2, l2 = ax2.get_legend_handles_labels()
@@ -177,8 +186,14 @@ def plot_loss_curves(metrics_csv, path) -> Path:
             ok = np.isfinite(d["val_rotation_median_deg"])
             ax3 = ax.twinx()
             ax3.spines["right"].set_position(("axes", 1.12))
-            ax3.plot(d["epoch"][ok], d["val_rotation_median_deg"][ok], "s--", ms=3, color="tab:orange",
-                     label="val median rotation (deg)")
+            ax3.plot(
+                d["epoch"][ok],
+                d["val_rotation_median_deg"][ok],
+                "s--",
+                ms=3,
+                color="tab:orange",
+                label="val median rotation (deg)",
+            )
             ax3.set_ylabel("val median rotation error [deg]", color="tab:orange")
             ax3.set_ylim(bottom=0)
             h3, l3 = ax3.get_legend_handles_labels()

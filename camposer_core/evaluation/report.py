@@ -88,7 +88,12 @@ class EvaluationReport:
             },
             "walkable_map": None
             if m is None
-            else {"shape": list(m.shape), "resolution_m": m.resolution, "origin": list(m.origin), "frame_id": m.frame_id},
+            else {
+                "shape": list(m.shape),
+                "resolution_m": m.resolution,
+                "origin": list(m.origin),
+                "frame_id": m.frame_id,
+            },
             "unmatched_predictions": len(self.unmatched_predictions),
             "missing_frames": len(self.missing_frames),
             "retrieval_baseline": None if self.baseline is None else self.baseline.as_dict(),
@@ -169,7 +174,9 @@ def evaluate_predictions(
     :meth:`WalkableMap.snap`). Raises ``ValueError`` when no frame matches."""
     i_pred, i_gt, unmatched, missing = _match(pred, gt)
     if len(i_pred) == 0:
-        example = f" (e.g. prediction {pred.frames[0]!r}, ground truth {gt.frames[0]!r})" if len(pred) and len(gt) else ""
+        example = (
+            f" (e.g. prediction {pred.frames[0]!r}, ground truth {gt.frames[0]!r})" if len(pred) and len(gt) else ""
+        )
         raise ValueError(f"no predicted frame matches a ground-truth frame by name{example}")
     p = pred.subset(i_pred)
     g = gt.subset(i_gt)

@@ -13,8 +13,6 @@ lookup. Poses are camera-to-world, map frame (m, quaternions w, x, y, z).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..trajectory import Trajectory
@@ -58,7 +56,7 @@ class RetrievalBaseline:
         self.quaternions: np.ndarray | None = None
         self.frames: list[str] = []
 
-    def fit_images(self, images, positions, quaternions, frames=None) -> "RetrievalBaseline":
+    def fit_images(self, images, positions, quaternions, frames=None) -> RetrievalBaseline:
         """Index images (RGB uint8) with their camera-to-world poses."""
         self.descriptors = np.stack([thumbnail(im, self.size) for im in images]) if len(images) else None
         if self.descriptors is None:
@@ -70,7 +68,7 @@ class RetrievalBaseline:
         self.frames = list(frames) if frames is not None else [str(i) for i in range(len(self.descriptors))]
         return self
 
-    def fit(self, dataset, split: str = "train") -> "RetrievalBaseline":
+    def fit(self, dataset, split: str = "train") -> RetrievalBaseline:
         """Index the images of ``split`` of a dataset folder (path or ``DatasetFolder``)."""
         ds = _open(dataset)
         traj = ds.poses(split)
@@ -116,5 +114,6 @@ def retrieval_summary(dataset, split: str = "test"):
     ds = _open(dataset)
     pred = RetrievalBaseline().fit(ds, "train").predict_split(ds, split)
     gt = ds.poses(split)
-    return summarize_errors(position_error(pred.positions, gt.positions),
-                            rotation_error_deg(pred.quaternions, gt.quaternions))  # fmt: skip
+    return summarize_errors(
+        position_error(pred.positions, gt.positions), rotation_error_deg(pred.quaternions, gt.quaternions)
+    )

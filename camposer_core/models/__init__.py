@@ -8,7 +8,20 @@ from .posenet import HEADS, ModelConfig, PoseRegressor, build_model
 from .transform import ENCODINGS, InputTransform, to_rgb
 
 __all__ = [
-    "BACKBONES", "build_backbone", "LOSSES", "LossConfig", "MapNetLoss", "PoseLoss", "build_loss",
-    "MeNet", "chain_relative_poses", "HEADS", "ModelConfig", "PoseRegressor", "build_model",
-    "ENCODINGS", "InputTransform", "to_rgb",
+    "BACKBONES",
+    "build_backbone",
+    "LOSSES",
+    "LossConfig",
+    "MapNetLoss",
+    "PoseLoss",
+    "build_loss",
+    "MeNet",
+    "chain_relative_poses",
+    "HEADS",
+    "ModelConfig",
+    "PoseRegressor",
+    "build_model",
+    "ENCODINGS",
+    "InputTransform",
+    "to_rgb",
 ]

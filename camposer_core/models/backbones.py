@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torchvision.models as tvm
@@ -45,7 +45,10 @@ class BackboneSpec:
 
 BACKBONES: dict[str, BackboneSpec] = {
     "googlenet": BackboneSpec(
-        tvm.googlenet, tvm.GoogLeNet_Weights.IMAGENET1K_V1, 1024, "fc",
+        tvm.googlenet,
+        tvm.GoogLeNet_Weights.IMAGENET1K_V1,
+        1024,
+        "fc",
         (("aux_logits", False), ("init_weights", True)),
     ),
     "resnet18": BackboneSpec(tvm.resnet18, tvm.ResNet18_Weights.IMAGENET1K_V1, 512, "fc"),

@@ -71,7 +71,9 @@ def build_head(kind: str, in_dim: int, hidden: int, dropout: float) -> nn.Sequen
     if kind == "linear":
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, 7))
     if kind == "mlp":
-        return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, 7))
+        return nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, 7)
+        )
     if kind == "mapnet":
         return nn.Sequential(
             nn.Linear(in_dim, hidden),

@@ -55,7 +55,7 @@ class InputTransform:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "InputTransform":
+    def from_dict(cls, d: dict) -> InputTransform:
         return cls(int(d["width"]), int(d["height"]), tuple(d["mean"]), tuple(d["std"]))
 
     def mean_std_tensors(self, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:

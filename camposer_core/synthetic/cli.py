@@ -18,8 +18,12 @@ def register(subparsers) -> None:
         ),
     )
     p.add_argument("--out", required=True, help="output folder (must be empty or new unless --force)")
-    p.add_argument("--preset", choices=("default", "small"), default="default",
-                   help="default: ~30x20 m, 640x480, 3 laps at 10 fps; small: ~12x8 m, 160x120, 2 laps at 3 fps")
+    p.add_argument(
+        "--preset",
+        choices=("default", "small"),
+        default="default",
+        help="default: ~30x20 m, 640x480, 3 laps at 10 fps; small: ~12x8 m, 160x120, 2 laps at 3 fps",
+    )
     p.add_argument("--seed", type=int, help="random seed (same seed -> identical building, poses and frames)")
     p.add_argument("--laps", type=int, help="laps of the corridor loop")
     p.add_argument("--fps", type=float, help="video frame rate")

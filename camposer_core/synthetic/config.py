@@ -92,18 +92,20 @@ class SynthConfig:
             bad(f"texels_per_metre must be within [8, 400], got {self.texels_per_metre}")
         if len(self.distortion) > 5:
             bad(f"distortion has at most 5 plumb-bob coefficients, got {len(self.distortion)}")
-        object.__setattr__(self, "distortion", tuple(float(d) for d in self.distortion) + (0.0,) * (5 - len(self.distortion)))
+        object.__setattr__(
+            self, "distortion", tuple(float(d) for d in self.distortion) + (0.0,) * (5 - len(self.distortion))
+        )
         object.__setattr__(self, "room_width_range", (float(lo), float(hi)))
 
     # ------------------------------------------------------------------ presets
 
     @classmethod
-    def default(cls, **overrides) -> "SynthConfig":
+    def default(cls, **overrides) -> SynthConfig:
         """The demo building: ~30 x 20 m university floor, 640x480, 3 laps at 10 fps."""
         return cls(**overrides)
 
     @classmethod
-    def small(cls, **overrides) -> "SynthConfig":
+    def small(cls, **overrides) -> SynthConfig:
         """A ~12 x 8 m building (corridor loop around a core of rooms), 160x120 images,
         2 laps at 3 fps: renders in a few seconds, for tests."""
         base = dict(
@@ -126,7 +128,7 @@ class SynthConfig:
         return cls(**base)
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "SynthConfig":
+    def preset(cls, name: str, **overrides) -> SynthConfig:
         """``"default"`` or ``"small"``."""
         if name == "default":
             return cls.default(**overrides)
@@ -134,7 +136,7 @@ class SynthConfig:
             return cls.small(**overrides)
         raise ValueError(f"unknown synthetic preset {name!r} (choose 'default' or 'small')")
 
-    def with_(self, **changes) -> "SynthConfig":
+    def with_(self, **changes) -> SynthConfig:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
@@ -147,7 +149,7 @@ class SynthConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SynthConfig":
+    def from_dict(cls, d: dict) -> SynthConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -172,9 +172,7 @@ class FloorPlan:
         """Horizontal distance (m) from each point ``(N, 2)`` to the nearest walking obstacle
         (wall or furniture footprint) or the outer boundary."""
         xy = np.asarray(xy, float).reshape(-1, 2)
-        best = np.minimum.reduce(
-            [xy[:, 0], self.width - xy[:, 0], xy[:, 1], self.depth - xy[:, 1]]
-        )
+        best = np.minimum.reduce([xy[:, 0], self.width - xy[:, 0], xy[:, 1], self.depth - xy[:, 1]])
         for b in self.boxes:
             if not b.blocks_walking:
                 continue
@@ -352,8 +350,11 @@ def generate_floorplan(config: SynthConfig, rng: np.random.Generator) -> FloorPl
             for k in range(1, n_p + 1):
                 a = o0 + k * (o1 - o0) / (n_p + 1)
                 s = 0.175
-                x0, x1, y0, y1 = (a - s, a + s, line.c - s, line.c + s) if line.axis == "x" else (
-                    line.c - s, line.c + s, a - s, a + s)
+                x0, x1, y0, y1 = (
+                    (a - s, a + s, line.c - s, line.c + s)
+                    if line.axis == "x"
+                    else (line.c - s, line.c + s, a - s, a + s)
+                )
                 pillars.append(Box(x0, y0, x1, y1, 0.0, H, "pillar"))
             rooms[rooms.index(room)] = Room(room.name, "open_area", room.x0, room.y0, room.x1, room.y1)
             continue
@@ -497,8 +498,11 @@ def _corridor_furniture(plan: FloorPlan, config: SynthConfig, f_out: float, f_in
         else:
             face, sgn = (W - f_in, +1) if inner else (W - f_out, -1)
         c0, c1 = sorted((face, face + sgn * depth))
-        b = Box(a, c0, a + length, c1, 0.0, height, kind, "corridor") if side in (0, 2) else Box(
-            c0, a, c1, a + length, 0.0, height, kind, "corridor")
+        b = (
+            Box(a, c0, a + length, c1, 0.0, height, kind, "corridor")
+            if side in (0, 2)
+            else Box(c0, a, c1, a + length, 0.0, height, kind, "corridor")
+        )
         if _overlaps(b, placed, 1.0) or _overlaps(b, zones, 0.0):
             continue
         dx = np.maximum.reduce([b.x0 - line[:, 0], np.zeros(len(line)), line[:, 0] - b.x1])

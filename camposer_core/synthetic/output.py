@@ -56,9 +56,8 @@ class SynthOutput:
     duration_s: float  # length of the walkthrough, s
     render_seconds: float  # wall time spent rendering (and encoding) the frames
 
-
     @classmethod
-    def from_folder(cls, root) -> "SynthOutput":
+    def from_folder(cls, root) -> SynthOutput:
         """The :class:`SynthOutput` of a folder written earlier by :func:`synthesize`."""
         from ..trajectory import Trajectory
 
@@ -94,8 +93,15 @@ def check_out_dir(out_dir, force: bool) -> Path:
     return out
 
 
-def synthesize(config: SynthConfig | None, out_dir, progress: bool = True, force: bool = False,
-               video: bool = True, scene: Scene | None = None, workers: int | None = None) -> SynthOutput:
+def synthesize(
+    config: SynthConfig | None,
+    out_dir,
+    progress: bool = True,
+    force: bool = False,
+    video: bool = True,
+    scene: Scene | None = None,
+    workers: int | None = None,
+) -> SynthOutput:
     """Generate the building of ``config`` and write the folder described in the module
     docstring. Refuses a non-empty ``out_dir`` unless ``force`` (files of the same names are
     then replaced; nothing else is touched). ``video=False`` skips rendering (no mp4).
@@ -110,8 +116,12 @@ def synthesize(config: SynthConfig | None, out_dir, progress: bool = True, force
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     scene = scene if scene is not None else generate_scene(config)
-    log.info("generated the building in %.1f s (%d boxes, textures %.0f MB)", time.perf_counter() - t0,
-             len(scene.plan.boxes), scene.surfaces.atlas.nbytes / 1e6)
+    log.info(
+        "generated the building in %.1f s (%d boxes, textures %.0f MB)",
+        time.perf_counter() - t0,
+        len(scene.plan.boxes),
+        scene.surfaces.atlas.nbytes / 1e6,
+    )
     traj = scene.walkthrough()
     cam = scene.camera
     paths = {k: out / v for k, v in OUTPUT_NAMES.items()}
@@ -128,8 +138,9 @@ def synthesize(config: SynthConfig | None, out_dir, progress: bool = True, force
 
         from ..video import VideoWriter
 
-        with VideoWriter(paths["video"], fps=config.fps, width=cam.width, height=cam.height, crf=config.video_crf,
-                         overwrite=True) as writer:
+        with VideoWriter(
+            paths["video"], fps=config.fps, width=cam.width, height=cam.height, crf=config.video_crf, overwrite=True
+        ) as writer:
             if workers is None:
                 workers = min(2, os.cpu_count() or 1)
             frames = scene.iter_frames(traj, cam, workers=workers)

@@ -136,7 +136,9 @@ def generate_walkthrough(loop: CorridorLoop, config: SynthConfig, rng: np.random
     step_phase = 2 * np.pi * 1.8 * np.cumsum(v_f / config.speed) / fps + rng.uniform(0, 2 * np.pi)
     z = config.camera_height + config.bob_amplitude * np.sin(2 * step_phase) + 0.01 * _smooth(rng, n_frames, 2 * fps)
     pitch = math.radians(-3.0) + math.radians(config.pitch_std_deg) * _smooth(rng, n_frames, 1.2 * fps)
-    roll = math.radians(config.roll_std_deg) * _smooth(rng, n_frames, 1.2 * fps) + math.radians(0.4) * np.sin(step_phase)
+    roll = math.radians(config.roll_std_deg) * _smooth(rng, n_frames, 1.2 * fps) + math.radians(0.4) * np.sin(
+        step_phase
+    )
     R = camera_rotation(yaw, pitch, roll)
     quats = quat_from_matrix(R)
     return Trajectory(

@@ -38,8 +38,15 @@ def plot_floorplan(scene, path, trajectory=None, arrow_every_s: float = 2.0, dpi
         xs, ys = ((d.a0, d.a1), (d.c, d.c)) if d.axis == "x" else ((d.c, d.c), (d.a0, d.a1))
         ax.plot(xs, ys, "-", color="limegreen" if d.is_open else "darkorange", lw=3, solid_capstyle="butt")
     for room in plan.rooms:
-        ax.text(0.5 * (room.x0 + room.x1), 0.5 * (room.y0 + room.y1), room.name, ha="center", va="center",
-                fontsize=7, color="0.35")
+        ax.text(
+            0.5 * (room.x0 + room.x1),
+            0.5 * (room.y0 + room.y1),
+            room.name,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="0.35",
+        )
     if scene.markers:
         m = np.array([mk.position for mk in scene.markers])
         ax.plot(m[:, 0], m[:, 1], "o", color="magenta", ms=5, label="survey markers")
@@ -53,8 +60,18 @@ def plot_floorplan(scene, path, trajectory=None, arrow_every_s: float = 2.0, dpi
         step = max(1, int(round(arrow_every_s / max(dt, 1e-9))))
         idx = np.flatnonzero(sel)[::step]
         fwd = quat_rotate(traj.quaternions[idx], np.array([0.0, 0.0, 1.0]))  # optical axis
-        ax.quiver(p[idx, 0], p[idx, 1], fwd[:, 0], fwd[:, 1], color=col, angles="xy", scale_units="xy",
-                  scale=1.6, width=0.0025, headwidth=4)
+        ax.quiver(
+            p[idx, 0],
+            p[idx, 1],
+            fwd[:, 0],
+            fwd[:, 1],
+            color=col,
+            angles="xy",
+            scale_units="xy",
+            scale=1.6,
+            width=0.0025,
+            headwidth=4,
+        )
     ax.plot(p[0, 0], p[0, 1], "k*", ms=10, label="start")
     ax.set_xlim(-0.8, plan.width + 0.8)
     ax.set_ylim(-0.8, plan.depth + 0.8)

@@ -39,8 +39,7 @@ def _distort(x, y, dist):
     k1, k2, p1, p2, k3 = dist[:5]
     r2 = x * x + y * y
     radial = 1 + k1 * r2 + k2 * r2**2 + k3 * r2**3
-    return (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
-            y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
+    return (x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x), y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y)
 
 
 def _undistort(xd, yd, dist, iterations: int = 200):
@@ -56,8 +55,10 @@ def _undistort(xd, yd, dist, iterations: int = 200):
     ex, ey = _distort(x, y, dist)
     err = np.max(np.hypot(ex - xd, ey - yd))
     if not np.isfinite(err) or err > 1e-10:
-        raise ValueError(f"cannot invert the lens distortion {tuple(dist)} over the image (residual {err:.2g}): "
-                         "the coefficients are too strong for this field of view")
+        raise ValueError(
+            f"cannot invert the lens distortion {tuple(dist)} over the image (residual {err:.2g}): "
+            "the coefficients are too strong for this field of view"
+        )
     return x, y
 
 
@@ -65,8 +66,17 @@ class Renderer:
     """Ray caster for one building. ``render`` is thread-safe (no shared mutable state
     besides read-only caches)."""
 
-    def __init__(self, faces: Faces, atlas: TextureAtlas, floor_sid: int, ceiling_sid: int, width: float,
-                 depth: float, wall_height: float, lod_bias: float = 1.0):
+    def __init__(
+        self,
+        faces: Faces,
+        atlas: TextureAtlas,
+        floor_sid: int,
+        ceiling_sid: int,
+        width: float,
+        depth: float,
+        wall_height: float,
+        lod_bias: float = 1.0,
+    ):
         self.faces = faces
         self.atlas = atlas
         self.H = float(wall_height)
@@ -75,6 +85,7 @@ class Renderer:
         F = len(faces)
         self.F = F
         f32 = np.float32
+
         # per-face arrays with a sentinel row F that never gives a valid hit
         def pad(a, v):
             return np.concatenate([np.asarray(a, f32), [v]]).astype(f32)
@@ -120,9 +131,11 @@ class Renderer:
         L = atlas.levels
         self.L = L
         # (n * L, 3) intp rows by hid * L + level: atlas offset, width, height
-        self.tex = np.ascontiguousarray(np.stack(
-            [atlas.offsets[sid].reshape(-1), atlas.widths[sid].reshape(-1), atlas.heights[sid].reshape(-1)], axis=1
-        ).astype(np.intp))
+        self.tex = np.ascontiguousarray(
+            np.stack(
+                [atlas.offsets[sid].reshape(-1), atlas.widths[sid].reshape(-1), atlas.heights[sid].reshape(-1)], axis=1
+            ).astype(np.intp)
+        )
         self.level_scale = (atlas.rho / 2.0 ** np.arange(L)).astype(f32)
         # (F + 1, 8) float32 face rows (sentinel last): ax, dc, co (per frame), e0, e1, z0, z1, has_tb
         fp = np.zeros((F + 1, 8), f32)
@@ -160,8 +173,17 @@ class Renderer:
         border = np.concatenate([top, right, bottom, left])
         assert edge.sum() == len(border)
         bbox = (xn.min(), xn.max(), yn.min(), yn.max())
-        out = (xn.astype(np.float32), yn.astype(np.float32), dn.astype(np.float32), nb, np.cos(th), np.sin(th), f,
-               border, bbox)
+        out = (
+            xn.astype(np.float32),
+            yn.astype(np.float32),
+            dn.astype(np.float32),
+            nb,
+            np.cos(th),
+            np.sin(th),
+            f,
+            border,
+            bbox,
+        )
         self._ray_cache[key] = out
         return out
 
@@ -286,15 +308,25 @@ class Renderer:
         frame = _Frame(R, C, nb, f, FP, cols, ncand)
         for s0 in range(0, N, _CHUNK):
             sl = slice(s0, min(N, s0 + _CHUNK))
-            self._shade(frame, xn[sl], yn[sl], dn[sl], out[sl], None if xyz is None else xyz[sl],
-                        None if hid_all is None else hid_all[sl])
+            self._shade(
+                frame,
+                xn[sl],
+                yn[sl],
+                dn[sl],
+                out[sl],
+                None if xyz is None else xyz[sl],
+                None if hid_all is None else hid_all[sl],
+            )
         img = cv2.cvtColor(out.view(np.uint8).reshape(camera.height, camera.width, 4), cv2.COLOR_RGBA2RGB)
         if return_hits:
-            return img, {"xyz": xyz.reshape(camera.height, camera.width, 3),
-                         "hid": hid_all.reshape(camera.height, camera.width), "num_faces": F}
+            return img, {
+                "xyz": xyz.reshape(camera.height, camera.width, 3),
+                "hid": hid_all.reshape(camera.height, camera.width),
+                "num_faces": F,
+            }
         return img
 
-    def _shade(self, fr: "_Frame", xn, yn, dn, out, xyz_out, hid_out) -> None:
+    def _shade(self, fr: _Frame, xn, yn, dn, out, xyz_out, hid_out) -> None:
         """Intersect and texture one chunk of pixels (writes ``out`` in place)."""
         R = fr.R
         Dx = R[0, 0] * xn + R[0, 1] * yn + R[0, 2]
@@ -351,7 +383,7 @@ class Renderer:
             xyz_out[:, 0], xyz_out[:, 1], xyz_out[:, 2] = x, y, z
             hid_out[:] = h
 
-    def _intersect(self, fr: "_Frame", f, sel, Dx, Dy, Dz, Dyx, best_lam, best_hid) -> None:
+    def _intersect(self, fr: _Frame, f, sel, Dx, Dy, Dz, Dyx, best_lam, best_hid) -> None:
         """Intersect the rays ``sel`` (None = all) with faces ``f``; update the best hits."""
         if sel is not None:
             Dx, Dy, Dz, Dyx = Dx[sel], Dy[sel], Dz[sel], Dyx[sel]

@@ -16,9 +16,9 @@ when only walkthrough or camera parameters change.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Iterator
 
 import numpy as np
 
@@ -42,8 +42,9 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
 
 def scene_camera(config: SynthConfig) -> PinholeCamera:
     """The pinhole camera of ``config`` (square pixels, centred principal point)."""
-    return PinholeCamera.from_fov(config.width, config.height, config.hfov_deg, distortion=config.distortion,
-                                  name="camposer_synth")
+    return PinholeCamera.from_fov(
+        config.width, config.height, config.hfov_deg, distortion=config.distortion, name="camposer_synth"
+    )
 
 
 @dataclass
@@ -86,8 +87,9 @@ class Scene:
             out[i] = self.renderer.render(P[i], Q[i], cam)
         return out
 
-    def iter_frames(self, trajectory: Trajectory | None = None, camera: PinholeCamera | None = None,
-                    workers: int = 1) -> Iterator[np.ndarray]:
+    def iter_frames(
+        self, trajectory: Trajectory | None = None, camera: PinholeCamera | None = None, workers: int = 1
+    ) -> Iterator[np.ndarray]:
         """Render the frames of ``trajectory`` (default: the walkthrough) in order.
         ``workers > 1`` renders ahead in that many threads (numpy releases the GIL); the frames
         are identical either way."""
@@ -122,8 +124,10 @@ class Scene:
         clearance = self.plan.clearance(traj.positions[:, :2])
         if clearance.min() < 0.25:  # a generator bug, never the user's fault
             i = int(np.argmin(clearance))
-            raise RuntimeError(f"synthetic walkthrough passes {clearance[i]:.2f} m from an obstacle at frame "
-                               f"{traj.frames[i]} {traj.positions[i, :2]} (seed {self.config.seed})")
+            raise RuntimeError(
+                f"synthetic walkthrough passes {clearance[i]:.2f} m from an obstacle at frame "
+                f"{traj.frames[i]} {traj.positions[i, :2]} (seed {self.config.seed})"
+            )
         return traj
 
     def walkable_map(self):
@@ -162,6 +166,7 @@ def generate_scene(config: SynthConfig | None = None) -> Scene:
     config = config or SynthConfig()
     plan = generate_floorplan(config, _rng(config.seed, _STREAM_PLAN))
     surfaces = build_surfaces(plan, config, _rng(config.seed, _STREAM_TEXTURES))
-    renderer = Renderer(surfaces.faces, surfaces.atlas, surfaces.floor, surfaces.ceiling, plan.width, plan.depth,
-                        plan.wall_height)
+    renderer = Renderer(
+        surfaces.faces, surfaces.atlas, surfaces.floor, surfaces.ceiling, plan.width, plan.depth, plan.wall_height
+    )
     return Scene(config, plan, surfaces, renderer)

@@ -93,9 +93,7 @@ def _face_rows(plan: FloorPlan) -> list[dict]:
             px = np.full(6, c + 0.01 * n) if axis == 0 else o
             py = o if axis == 0 else np.full(6, c + 0.01 * n)
             outside = (px <= 0) | (px >= plan.width) | (py <= 0) | (py >= plan.depth)
-            inside = (
-                (px[:, None] > wx0) & (px[:, None] < wx1) & (py[:, None] > wy0) & (py[:, None] < wy1)
-            ).any(axis=1)
+            inside = ((px[:, None] > wx0) & (px[:, None] < wx1) & (py[:, None] > wy0) & (py[:, None] < wy1)).any(axis=1)
             if np.all(outside | inside):
                 continue
             su, uo = (1.0, -e0) if (axis == 0) == (n > 0) else (-1.0, e1)
@@ -149,14 +147,25 @@ class _Painter:
             lower = paint * np.float32([0.8, 0.82, 0.84]) if rng.random() < 0.7 else None
             rail = _saturated(rng) * 0.6 if rng.random() < 0.6 else None
             self.wing_style.append(tx.WallStyle(paint, lower, rail, np.float32([0.25, 0.22, 0.2]), True))
-        room_paints = [(240, 240, 236), (236, 238, 242), (244, 238, 222), (226, 234, 240), (232, 238, 226), (242, 232, 232)]
+        room_paints = [
+            (240, 240, 236),
+            (236, 238, 242),
+            (244, 238, 222),
+            (226, 234, 240),
+            (232, 238, 226),
+            (242, 232, 232),
+        ]
         self.room_style = {}
         for room in plan.rooms:
             paint = _vary(rng, room_paints[rng.integers(len(room_paints))], 0.03)
             self.room_style[room.name] = tx.WallStyle(paint, None, None, _vary(rng, (90, 80, 70), 0.3), False)
         door_styles = [
-            dict(leaf=_rgb((150, 100, 60)), frame=_rgb((230, 230, 228)), wood=True, glass=False, sign=_rgb((30, 60, 110))),
-            dict(leaf=_rgb((60, 90, 140)), frame=_rgb((200, 200, 200)), wood=False, glass=True, sign=_rgb((20, 20, 20))),
+            dict(
+                leaf=_rgb((150, 100, 60)), frame=_rgb((230, 230, 228)), wood=True, glass=False, sign=_rgb((30, 60, 110))
+            ),
+            dict(
+                leaf=_rgb((60, 90, 140)), frame=_rgb((200, 200, 200)), wood=False, glass=True, sign=_rgb((20, 20, 20))
+            ),
             dict(leaf=_rgb((180, 140, 90)), frame=_rgb((90, 90, 95)), wood=True, glass=True, sign=_rgb((120, 30, 30))),
         ]
         self.door_style = door_styles[int(rng.integers(len(door_styles)))]
@@ -190,7 +199,9 @@ class _Painter:
         cv.noise(rng, 0.02, 0.06, 2)  # roller stipple
         cv.grain(rng, 0.012)
         for _ in range(int(rng.poisson(0.3 * L))):  # stains and scuffs
-            cv.disc(rng.uniform(0, L), rng.uniform(0, Hf), rng.uniform(0.03, 0.2), style.paint * rng.uniform(0.88, 0.97))
+            cv.disc(
+                rng.uniform(0, L), rng.uniform(0, Hf), rng.uniform(0.03, 0.2), style.paint * rng.uniform(0.88, 0.97)
+            )
         z_base = b.z0  # canvas z = map z - z_base
         if b.kind in ("lintel", "beam"):
             cv.rect(0, 0, L, 0.06, self.door_style["frame"] if b.kind == "lintel" else style.paint * 0.9)
@@ -280,8 +291,19 @@ class _Painter:
         n_items = rng.poisson(0.6 * L) + (1 if L > 2.5 else 0)
         for _ in range(int(n_items)):
             kind = rng.choice(
-                ["poster", "poster", "notice", "sign", "extinguisher", "switch", "clock", "exit", "radiator",
-                 "paper", "socket"]
+                [
+                    "poster",
+                    "poster",
+                    "notice",
+                    "sign",
+                    "extinguisher",
+                    "switch",
+                    "clock",
+                    "exit",
+                    "radiator",
+                    "paper",
+                    "socket",
+                ]
                 if corridor
                 else ["poster", "whiteboard", "notice", "switch", "clock", "radiator", "poster", "paper", "socket"]
             )
@@ -325,8 +347,13 @@ class _Painter:
                 if u is not None:
                     z = rng.uniform(1.25, 1.6)
                     cv.rect(u, z, u + 0.21, z + 0.297, _vary(rng, (250, 250, 246), 0.02))
-                    cv.text(WORDS_SHORT[int(rng.integers(len(WORDS_SHORT)))], u + 0.02, z + 0.23, 0.04,
-                            _saturated(rng) * 0.5)
+                    cv.text(
+                        WORDS_SHORT[int(rng.integers(len(WORDS_SHORT)))],
+                        u + 0.02,
+                        z + 0.23,
+                        0.04,
+                        _saturated(rng) * 0.5,
+                    )
                     tx.text_lines(cv, rng, u + 0.02, z + 0.02, u + 0.19, z + 0.21, 0.012, np.float32([0.25] * 3))
             elif kind == "socket":
                 u = slots.take(0.16, rng, gap=0.1)
@@ -344,9 +371,9 @@ class _Painter:
     def furniture_face(self, f: dict) -> np.ndarray:
         rng, b, rho = self.rng, f["b"], self.rho
         L, Hf = f["e1"] - f["e0"], b.z1 - b.z0
-        long_side = L >= (b.x1 - b.x0 if f["axis"] == 1 else b.y1 - b.y0) - 1e-9 and L >= min(
-            b.x1 - b.x0, b.y1 - b.y0
-        ) + 1e-9
+        long_side = (
+            L >= (b.x1 - b.x0 if f["axis"] == 1 else b.y1 - b.y0) - 1e-9 and L >= min(b.x1 - b.x0, b.y1 - b.y0) + 1e-9
+        )
         k = b.kind
         if k == "shelf":
             cv = tx.shelf_front(rng, L, Hf, rho) if long_side else tx.wood(rng, L, Hf, rho, (150, 110, 70))
@@ -380,7 +407,13 @@ class _Painter:
             for _ in range(int(rng.integers(0, 4))):  # papers, a laptop
                 pw, pd = rng.uniform(0.2, 0.35), rng.uniform(0.2, 0.3)
                 pu, pz = rng.uniform(0, max(0.01, w - pw)), rng.uniform(0, max(0.01, d - pd))
-                cv.rect(pu, pz, pu + pw, pz + pd, _vary(rng, (240, 240, 235), 0.03) if rng.random() < 0.7 else np.float32([0.15, 0.15, 0.17]))
+                cv.rect(
+                    pu,
+                    pz,
+                    pu + pw,
+                    pz + pd,
+                    _vary(rng, (240, 240, 235), 0.03) if rng.random() < 0.7 else np.float32([0.15, 0.15, 0.17]),
+                )
         elif k == "plant":
             cv = tx.foliage(rng, w, d, rho, pot=False)
         elif k == "sofa":
@@ -433,7 +466,13 @@ class _Painter:
             w, d = room.x1 - room.x0, room.y1 - room.y0
             kind = "tiles" if room.kind == "open_area" else ["carpet", "planks", "carpet"][rng.integers(3)]
             if kind == "carpet":
-                sub = tx.fabric(rng, w, d, rho, _vary(rng, [(110, 115, 130), (140, 120, 100), (100, 120, 105)][rng.integers(3)], 0.15))
+                sub = tx.fabric(
+                    rng,
+                    w,
+                    d,
+                    rho,
+                    _vary(rng, [(110, 115, 130), (140, 120, 100), (100, 120, 105)][rng.integers(3)], 0.15),
+                )
             elif kind == "planks":
                 sub = Canvas(w, d, rho, (165, 125, 85))
                 z = 0.0
@@ -457,13 +496,21 @@ class _Painter:
         # corridor wayfinding stripe along the outer corridor wall, coloured per wing
         L = self.loop
         off = L.free_width / 2 - 0.25
-        for k, (a0, b0, a1, b1) in enumerate([
-            (L.x0 - off, L.y0 - off, L.x1 + off, L.y0 - off + 0.05),
-            (L.x1 + off - 0.05, L.y0 - off, L.x1 + off, L.y1 + off),
-            (L.x0 - off, L.y1 + off - 0.05, L.x1 + off, L.y1 + off),
-            (L.x0 - off, L.y0 - off, L.x0 - off + 0.05, L.y1 + off),
-        ]):
-            cv.rect(a0, b0, a1, b1, (self.wing_style[k].rail if self.wing_style[k].rail is not None else np.float32([0.8, 0.6, 0.1])))
+        for k, (a0, b0, a1, b1) in enumerate(
+            [
+                (L.x0 - off, L.y0 - off, L.x1 + off, L.y0 - off + 0.05),
+                (L.x1 + off - 0.05, L.y0 - off, L.x1 + off, L.y1 + off),
+                (L.x0 - off, L.y1 + off - 0.05, L.x1 + off, L.y1 + off),
+                (L.x0 - off, L.y0 - off, L.x0 - off + 0.05, L.y1 + off),
+            ]
+        ):
+            cv.rect(
+                a0,
+                b0,
+                a1,
+                b1,
+                (self.wing_style[k].rail if self.wing_style[k].rail is not None else np.float32([0.8, 0.6, 0.1])),
+            )
         cv.img *= (1.0 - 0.35 * np.exp(-dist / 0.15))[..., None]
         return cv.finish()
 
@@ -590,8 +637,12 @@ def build_surfaces(plan: FloorPlan, config: SynthConfig, rng: np.random.Generato
         b = f["b"]
         mid = 0.5 * (f["e0"] + f["e1"])
         px, py = (f["c"] + 0.1 * f["n"], mid) if f["axis"] == 0 else (mid, f["c"] + 0.1 * f["n"])
-        if (b.kind in ("wall", "outer_wall") and b.z1 - b.z0 >= H - 1e-6 and f["e1"] - f["e0"] > 0.8
-                and plan.region_at(px, py) == "corridor"):
+        if (
+            b.kind in ("wall", "outer_wall")
+            and b.z1 - b.z0 >= H - 1e-6
+            and f["e1"] - f["e0"] > 0.8
+            and plan.region_at(px, py) == "corridor"
+        ):
             marker_candidates.append((fi, f, painter.door_spans(f) + _blocked_spans(plan, f)))
     reserved = painter.choose_markers(marker_candidates)
     side_img: list[np.ndarray] = []

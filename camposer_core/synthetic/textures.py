@@ -76,7 +76,7 @@ class TextureAtlas:
         self._meta.append(meta)
         return len(self._meta) - 1
 
-    def finalize(self) -> "TextureAtlas":
+    def finalize(self) -> TextureAtlas:
         self.data = np.concatenate(self._chunks) if self._chunks else np.zeros(1, np.uint32)
         self._chunks = []
         meta = np.asarray(self._meta, dtype=np.int64)  # (S, L, 3)
@@ -476,7 +476,9 @@ def foliage(rng, w, h, rho, pot: bool) -> Canvas:
         x, y = cv.px(rng.uniform(0, w), rng.uniform(0.3 if pot else 0, h))
         ax = max(1, int(rng.uniform(0.02, 0.06) * rho))
         col = np.float32([0.15, 0.4, 0.12]) * rng.uniform(0.6, 1.5)
-        cv2.ellipse(cv.img, (x, y), (ax, max(1, ax // 3)), float(rng.uniform(0, 180)), 0, 360, col.tolist(), -1, cv2.LINE_AA)
+        cv2.ellipse(
+            cv.img, (x, y), (ax, max(1, ax // 3)), float(rng.uniform(0, 180)), 0, 360, col.tolist(), -1, cv2.LINE_AA
+        )
     if pot:
         cv.rect(0.03 * w, 0, 0.97 * w, 0.32, np.float32([0.62, 0.33, 0.2]))
         cv.rect(0, 0.28, w, 0.34, np.float32([0.55, 0.29, 0.18]))

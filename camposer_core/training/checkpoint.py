@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..geometry import quat_multiply, quat_inverse, quat_to_scipy
+from ..geometry import quat_inverse, quat_multiply, quat_to_scipy
 from ..models.posenet import ModelConfig, build_model
 from ..models.transform import InputTransform
 
@@ -61,13 +61,15 @@ class ErrorStats:
     rotation_median_deg: float
 
     @classmethod
-    def from_predictions(cls, p_est, q_est, p_true, q_true) -> "ErrorStats":
+    def from_predictions(cls, p_est, q_est, p_true, q_true) -> ErrorStats:
         from ..geometry import position_error, rotation_error_deg
 
         p_est, p_true = np.asarray(p_est, float).reshape(-1, 3), np.asarray(p_true, float).reshape(-1, 3)
         if len(p_est) == 0:
             raise ValueError("cannot compute error statistics from zero frames")
-        dq = quat_multiply(np.asarray(q_est, float).reshape(-1, 4), quat_inverse(np.asarray(q_true, float).reshape(-1, 4)))
+        dq = quat_multiply(
+            np.asarray(q_est, float).reshape(-1, 4), quat_inverse(np.asarray(q_true, float).reshape(-1, 4))
+        )
         rotvec = quat_to_scipy(dq).as_rotvec().reshape(-1, 3)
         return cls(
             count=int(len(p_est)),
@@ -124,7 +126,11 @@ class Checkpoint:
             "error_stats": None if self.error_stats is None else asdict(self.error_stats),
             "training": self.training,
             "train_state": self.train_state,
-            "versions": {"torch": str(torch.__version__), "torchvision": str(torchvision.__version__), "camposer": str(__version__)},
+            "versions": {
+                "torch": str(torch.__version__),
+                "torchvision": str(torchvision.__version__),
+                "camposer": str(__version__),
+            },
         }
 
     def save(self, path) -> Path:
@@ -142,7 +148,7 @@ class Checkpoint:
         return path
 
     @classmethod
-    def load(cls, path) -> "Checkpoint":
+    def load(cls, path) -> Checkpoint:
         """Read a checkpoint. Raises ``FileNotFoundError`` / ``ValueError`` naming the file."""
         path = Path(path)
         if not path.is_file():

@@ -156,7 +156,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
+    def from_dict(cls, d: dict, source: str = "config") -> TrainConfig:
         return _build(cls, d or {}, source, "")
 
 

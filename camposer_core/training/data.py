@@ -31,7 +31,7 @@ class Normalization:
     scale: float
 
     @classmethod
-    def from_positions(cls, positions: np.ndarray) -> "Normalization":
+    def from_positions(cls, positions: np.ndarray) -> Normalization:
         positions = np.asarray(positions, float).reshape(-1, 3)
         mean = positions.mean(axis=0)
         scale = float(np.sqrt(np.mean(np.sum((positions - mean) ** 2, axis=1))))
@@ -112,7 +112,11 @@ def make_augmenter(cfg: AugmentConfig, width: int, height: int):
     ops = []
     if cfg.crop_scale < 1.0:
         ratio = width / height
-        ops.append(v2.RandomResizedCrop((height, width), scale=(cfg.crop_scale, 1.0), ratio=(ratio * 0.95, ratio / 0.95), antialias=True))
+        ops.append(
+            v2.RandomResizedCrop(
+                (height, width), scale=(cfg.crop_scale, 1.0), ratio=(ratio * 0.95, ratio / 0.95), antialias=True
+            )
+        )
     if cfg.shift > 0:
         pad = [max(1, round(cfg.shift * width)), max(1, round(cfg.shift * height))]
         ops.append(v2.RandomCrop((height, width), padding=pad, padding_mode="edge"))

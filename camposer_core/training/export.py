@@ -79,15 +79,25 @@ def export_checkpoint(checkpoint, out, force: bool = False) -> ExportResult:
         log.info("onnx is not installed: skipping the ONNX export")
     else:
         torch.onnx.export(
-            model, (example,), str(onnx_path), input_names=["image_rgb_uint8"], output_names=["pose"],
+            model,
+            (example,),
+            str(onnx_path),
+            input_names=["image_rgb_uint8"],
+            output_names=["pose"],
             dynamic_axes={"image_rgb_uint8": {0: "batch"}, "pose": {0: "batch"}},
         )
         onnx_written = onnx_path
 
     meta = {
         "source_checkpoint": str(Path(checkpoint).resolve()),
-        "input": {"layout": "NHWC", "dtype": "uint8", "encoding": "rgb8", "width": ck.transform.width,
-                  "height": ck.transform.height, "resize": "cv2.INTER_AREA to width x height"},
+        "input": {
+            "layout": "NHWC",
+            "dtype": "uint8",
+            "encoding": "rgb8",
+            "width": ck.transform.width,
+            "height": ck.transform.height,
+            "resize": "cv2.INTER_AREA to width x height",
+        },
         "output": "(B, 7): x, y, z [m, map frame], qw, qx, qy, qz (camera-to-world)",
         "map_frame": ck.map_frame,
         "manifest_hash": ck.manifest_hash,

@@ -139,7 +139,9 @@ def _lr_lambda(cfg: TrainConfig):
         return lambda e: 1.0
     if o.schedule == "step":
         return lambda e: o.gamma ** (e // max(1, o.step_epochs))
-    return lambda e: o.min_lr_factor + (1 - o.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * min(e, cfg.epochs) / cfg.epochs))
+    return lambda e: (
+        o.min_lr_factor + (1 - o.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * min(e, cfg.epochs) / cfg.epochs))
+    )
 
 
 def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -202,14 +204,20 @@ class _Trainer:
             self.train_pairs = tuple_indices(self.train_data.recordings, self.train_data.timestamps, 2, d.skip)
             self.val_pairs = tuple_indices(self.val_data.recordings, self.val_data.timestamps, 2, d.skip)
             if len(self.train_pairs) == 0 or len(self.val_pairs) == 0:
-                raise ValueError(f"{self.folder.root}: not enough consecutive frames for MeNet pairs with skip={d.skip}")
+                raise ValueError(
+                    f"{self.folder.root}: not enough consecutive frames for MeNet pairs with skip={d.skip}"
+                )
             rel = self.train_data.positions[self.train_pairs[:, 1]] - self.train_data.positions[self.train_pairs[:, 0]]
             self.norm = Normalization(np.zeros(3), max(float(np.sqrt(np.mean(np.sum(rel**2, 1)))), 1e-3))
         else:
             self.norm = Normalization.from_positions(self.train_data.positions)
 
         self.model = build_model(cfg.model, self.norm.mean, self.norm.scale).to(self.device)
-        if getattr(self.model, "weights_used", "random") == "random" and cfg.model.weights not in (None, "none", "random"):
+        if getattr(self.model, "weights_used", "random") == "random" and cfg.model.weights not in (
+            None,
+            "none",
+            "random",
+        ):
             log.warning("backbone %s is randomly initialised (no pretrained weights available)", cfg.model.backbone)
         if self.device.type == "cpu" and cfg.mode == "finetune":
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -584,7 +592,12 @@ class _Trainer:
         if self.main and cfg.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=cfg.epochs, initial=self.start_epoch, desc=f"train {cfg.model.kind}/{cfg.model.backbone}", unit="ep")
+            bar = tqdm(
+                total=cfg.epochs,
+                initial=self.start_epoch,
+                desc=f"train {cfg.model.kind}/{cfg.model.backbone}",
+                unit="ep",
+            )
         epoch = self.start_epoch
         stop = False
         last_stats = None

@@ -76,8 +76,12 @@ def evaluate_menet(checkpoint, dataset, split: str = "test", skip: int | None = 
                 b = (b - mean) / std
                 preds.append(model.predict_metric(b.reshape(len(b), 6, *b.shape[-2:])).double().cpu())
         pred = torch.cat(preds).numpy()
-        t_gt, q_gt = relative_pose(data.positions[pairs[:, 0]], data.quaternions[pairs[:, 0]],
-                                   data.positions[pairs[:, 1]], data.quaternions[pairs[:, 1]])
+        t_gt, q_gt = relative_pose(
+            data.positions[pairs[:, 0]],
+            data.quaternions[pairs[:, 0]],
+            data.positions[pairs[:, 1]],
+            data.quaternions[pairs[:, 1]],
+        )
         rel_t.append(position_error(pred[:, :3], t_gt))
         rel_r.append(rotation_error_deg(pred[:, 3:], q_gt))
         pe, re = chain_drift(data.positions[idx], data.quaternions[idx], pred[:, :3], pred[:, 3:])

@@ -13,8 +13,17 @@ from .config import AugmentConfig, DataConfig, OptimConfig, TrainConfig
 __all__ = ["tiny_config", "train_tiny_checkpoint"]
 
 
-def tiny_config(dataset, kind: str = "posenet", backbone: str = "mobilenet_v3_small", width: int = 64,
-                height: int = 48, epochs: int = 4, max_steps: int = 0, mode: str = "finetune", **overrides) -> TrainConfig:
+def tiny_config(
+    dataset,
+    kind: str = "posenet",
+    backbone: str = "mobilenet_v3_small",
+    width: int = 64,
+    height: int = 48,
+    epochs: int = 4,
+    max_steps: int = 0,
+    mode: str = "finetune",
+    **overrides,
+) -> TrainConfig:
     """A seconds-long CPU configuration: random-init backbone, no augmentation, batch 16, one
     CPU thread (several threads on a shared, loaded machine are 10-20x slower)."""
     cfg = TrainConfig(

@@ -6,6 +6,6 @@ The torch penalty is imported from :mod:`camposer_core.walkable.penalty` (kept o
 namespace so that importing walkable maps never loads torch)."""
 
 from .grid import FREE, OCCUPIED, UNKNOWN, WalkableMap
-from .snapping import SnapResult, Snapper, snap_trajectory
+from .snapping import Snapper, SnapResult, snap_trajectory
 
 __all__ = ["WalkableMap", "FREE", "OCCUPIED", "UNKNOWN", "Snapper", "SnapResult", "snap_trajectory"]

@@ -26,7 +26,9 @@ def register(subparsers) -> None:
     t.add_argument("--split", default="all", help="which poses to use: all|train|val|test (all)")
     t.add_argument("--no-points", action="store_true", help="ignore points3D.ply")
     t.add_argument(
-        "--camera-height", type=float, default=None,
+        "--camera-height",
+        type=float,
+        default=None,
         help="camera height above the floor, m: floor z = median camera z - this (default: floor at z = 0)",
     )
     t.add_argument("--out", type=Path, default=None, help="map YAML to write (DATASET/walkable.yaml)")
@@ -146,7 +148,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
     out = args.out or args.map.with_name(args.map.stem + "_map.png")
     _check_new(out, args.force)
     traj = Trajectory.load_csv(args.trajectory) if args.trajectory else None
-    title = f"{args.map.name}: {m.width}x{m.height} cells @ {m.resolution} m, {100 * m.walkable_fraction():.0f}% walkable"
+    title = (
+        f"{args.map.name}: {m.width}x{m.height} cells @ {m.resolution} m, {100 * m.walkable_fraction():.0f}% walkable"
+    )
     render_map_png(m, out, traj, title=title)
     print(f"wrote {out}")
     print(repr(m))

@@ -176,7 +176,7 @@ def map_from_trajectory(
     return m
 
 
-def _useful_points(points, floor_z: float, cfg: "PointMapConfig") -> np.ndarray:
+def _useful_points(points, floor_z: float, cfg: PointMapConfig) -> np.ndarray:
     """Finite ``(N, 3)`` points from just below the floor to ``obstacle_max_m`` above it."""
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 3:

@@ -207,7 +207,7 @@ class WalkableMap:
     # ------------------------------------------------------------------ files
 
     @classmethod
-    def load(cls, yaml_path, frame_id: str | None = None) -> "WalkableMap":
+    def load(cls, yaml_path, frame_id: str | None = None) -> WalkableMap:
         """Read a nav2 map_server YAML and its image. Raises ``ValueError`` naming the file
         and the problem for malformed maps, ``FileNotFoundError`` for missing files."""
         from ..yamlfile import load_yaml_mapping

@@ -65,7 +65,9 @@ class WalkablePenalty(nn.Module):
         self.squared = bool(squared)
 
     def extra_repr(self) -> str:
-        return f"{self.width}x{self.height} cells @ {self.resolution} m, margin_m={self.margin_m}, squared={self.squared}"
+        return (
+            f"{self.width}x{self.height} cells @ {self.resolution} m, margin_m={self.margin_m}, squared={self.squared}"
+        )
 
     def per_point(self, positions: torch.Tensor) -> torch.Tensor:
         """``(N,)`` penalty per position (m, or m^2 with ``squared``)."""
