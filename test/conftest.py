@@ -20,7 +20,8 @@ if str(_VENV) not in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep):
 # Each pytest-xdist worker gets its own DDS domain so parallel ROS tests never see each other.
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 # Linux allows domain ids up to 101 with default ports: 40 + 11 * 5 + worker <= 99.
-_base_domain = 40 + (os.getpid() % 12) * 5
+# CAMPOSER_TEST_DOMAIN_BASE pins the base, for test runs side by side on one machine.
+_base_domain = int(os.environ.get("CAMPOSER_TEST_DOMAIN_BASE", 40 + (os.getpid() % 12) * 5))
 os.environ["ROS_DOMAIN_ID"] = str(_base_domain + int(_worker.lstrip("gw") or 0))
 
 
