@@ -14,6 +14,9 @@ import logging
 import sys
 
 from . import __version__
+from .errors import UserError
+
+__all__ = ["UserError", "build_parser", "main"]
 
 # Modules providing ``register(subparsers)``, in the order their commands appear in --help.
 COMMAND_MODULES: list[str] = [
@@ -25,10 +28,6 @@ COMMAND_MODULES: list[str] = [
     "camposer_core.bags.cli",  # bag write|eval
     "camposer_core.demo",  # demo
 ]
-
-
-class UserError(Exception):
-    """An error caused by the user's input (bad file, bad option): printed without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -73,7 +73,7 @@ def _write(args: argparse.Namespace) -> int:
 
     if args.no_raw and not args.compressed:
         raise ValueError("--no-raw needs --compressed (a bag needs at least one image topic)")
-    from ..cli import UserError
+    from ..errors import UserError
 
     try:
         result = write_dataset_bag(
@@ -93,7 +93,7 @@ def _write(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
 
     try:
         from camposer_ros.bag_eval import BagEvalConfig, run_bag_eval

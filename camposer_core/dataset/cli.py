@@ -147,7 +147,7 @@ def progress_bars(enabled: bool):
 
 
 def _config(args):
-    from ..cli import UserError
+    from ..errors import UserError
     from .builder import BuildConfig
     from .frames import FrameOptions
     from .retrieval_pairs import RetrievalOptions
@@ -200,7 +200,7 @@ def _config(args):
 
 
 def _build(args) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from .builder import build_dataset
 
     cfg = _config(args)

@@ -104,8 +104,8 @@ def evaluate_checkpoint(
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..cli import UserError
     from ..dataset.folder import DatasetFolder
+    from ..errors import UserError
     from ..walkable import WalkableMap
     from .report import REPORT_FILES
 

@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 def config_from_args(args: argparse.Namespace):
     """The :class:`SynthConfig` the options describe (raises ``UserError`` on bad values)."""
-    from ..cli import UserError
+    from ..errors import UserError
     from .config import SynthConfig
 
     over = {}
@@ -73,7 +73,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from .output import check_out_dir, synthesize
 
     config = config_from_args(args)

@@ -64,14 +64,14 @@ def register(subparsers) -> None:
 
 
 def _check_new(path: Path, force: bool) -> None:
-    from ..cli import UserError
+    from ..errors import UserError
 
     if path.exists() and not force:
         raise UserError(f"{path} exists (use --force to overwrite)")
 
 
 def _save(m, out: Path, force: bool) -> None:
-    from ..cli import UserError
+    from ..errors import UserError
 
     try:
         m.save(out, overwrite=force)
@@ -81,8 +81,8 @@ def _save(m, out: Path, force: bool) -> None:
 
 
 def _cmd_from_trajectory(args: argparse.Namespace) -> int:
-    from ..cli import UserError
     from ..dataset.folder import DatasetFolder
+    from ..errors import UserError
     from .from_data import TrajectoryMapConfig, estimate_floor_z, map_from_data
 
     ds = DatasetFolder.open(args.dataset)
@@ -105,7 +105,7 @@ def _cmd_from_trajectory(args: argparse.Namespace) -> int:
 
 
 def _parse_rgb(text: str) -> tuple[int, int, int]:
-    from ..cli import UserError
+    from ..errors import UserError
 
     try:
         rgb = tuple(int(v) for v in text.split(","))
