@@ -126,6 +126,21 @@ class PinholeCamera:
             },
         }
 
+    def camera_info_fields(self) -> dict:
+        """The fields of a ``sensor_msgs/CameraInfo`` (plumb bob) as plain values: ``width``,
+        ``height`` (int), ``distortion_model`` (str), ``d``, ``k``, ``r``, ``p`` (lists of float).
+        The one CameraInfo builder: the ROS conversions and the bag writer fill messages from it."""
+        d = self.to_dict()
+        return {
+            "width": int(self.width),
+            "height": int(self.height),
+            "distortion_model": d["distortion_model"],
+            "d": d["distortion_coefficients"]["data"],
+            "k": d["camera_matrix"]["data"],
+            "r": d["rectification_matrix"]["data"],
+            "p": d["projection_matrix"]["data"],
+        }
+
     @classmethod
     def from_dict(cls, d: dict, source: str = "camera dict") -> PinholeCamera:
         try:

@@ -19,7 +19,8 @@ frame's axes) built from the model's validation errors stored in the checkpoint 
 :class:`camposer_core.training.checkpoint.ErrorStats`); checkpoints without validation
 statistics report 1 m and 10 deg standard deviations.
 
-Speed: with ``optimize=True`` (the default) the network is traced and frozen with TorchScript
+Speed: with ``optimize=True`` (the default) the network — the same
+:class:`~camposer_core.models.deploy.DeployModel` that ``camposer export`` writes — is traced and frozen with TorchScript
 (batch norm folded into convolutions, ~30 % faster on CPU) once per batch size; the frozen graph
 is used only if it reproduces the eager output on the tracing input, otherwise the Localizer
 stays eager.
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,22 +39,15 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from .models.transform import InputTransform, images_to_tensor, resize_rgb, to_rgb
+from .imaging import to_rgb
+from .models.deploy import DeployModel
+from .models.transform import InputTransform
+from .training.checkpoint import Checkpoint
+from .walkable import WalkableMap
 
 __all__ = ["PoseEstimate", "Localizer", "Refiner"]
 
 log = logging.getLogger(__name__)
-
-
-class _MetricOutput(torch.nn.Module):
-    """``model.predict_metric`` as ``forward`` (what TorchScript traces)."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.predict_metric(x)
 
 
 @dataclass
@@ -95,6 +90,7 @@ class Localizer:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.transform = transform
+        self.deploy = DeployModel(self.model, transform.mean, transform.std).to(self.device).eval()
         self.map_frame = map_frame
         self.covariance = (
             np.diag([1.0, 1.0, 1.0] + [np.radians(10.0) ** 2] * 3)
@@ -113,18 +109,16 @@ class Localizer:
         self._frozen: dict[int, torch.jit.ScriptModule | None] = {}  # batch size -> graph (None = eager)
 
     def _network(self, x: torch.Tensor):
-        """The callable that maps a normalised batch to ``(B, 7)`` metric poses."""
+        """The callable that maps a uint8 ``(B, H, W, 3)`` batch to ``(B, 7)`` metric poses."""
         if not self.optimize:
-            return self.model.predict_metric
+            return self.deploy
         b = int(x.shape[0])
         if b not in self._frozen:
             self._frozen[b] = self._freeze(x)
         frozen = self._frozen[b]
-        return self.model.predict_metric if frozen is None else frozen
+        return self.deploy if frozen is None else frozen
 
     def _freeze(self, x: torch.Tensor):
-        import warnings
-
         try:
             with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -132,8 +126,8 @@ class Localizer:
                 # against eager output below (eager is the fallback), so do not warn every user
                 warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
                 example = x.clone()
-                graph = torch.jit.freeze(torch.jit.trace(_MetricOutput(self.model).eval(), example))
-                same = torch.allclose(graph(example), self.model.predict_metric(example), atol=1e-4, rtol=1e-4)
+                graph = torch.jit.freeze(torch.jit.trace(self.deploy, example))
+                same = torch.allclose(graph(example), self.deploy(example), atol=1e-4, rtol=1e-4)
         except Exception as exc:  # tracing is an optimisation only
             log.info("%s: TorchScript freezing failed (%s); running eagerly", self.source, exc)
             return None
@@ -154,8 +148,6 @@ class Localizer:
     ) -> Localizer:
         """Load a checkpoint written by ``camposer train``. ``walkable_map`` is a
         :class:`~camposer_core.walkable.WalkableMap` or the path of its YAML file."""
-        from .training.checkpoint import Checkpoint
-
         ckpt = Checkpoint.load(path)
         if ckpt.model.kind == "menet":
             raise ValueError(f"{path}: is a MeNet (relative pose) checkpoint; the Localizer needs an absolute model")
@@ -185,21 +177,17 @@ class Localizer:
         if len(images) == 0:
             return []
         rgb = [to_rgb(im, encoding) for im in images]
-        tr = self.transform
-        batch = np.empty((len(rgb), tr.height, tr.width, 3), dtype=np.uint8)
-        for i, im in enumerate(rgb):
-            batch[i] = resize_rgb(im, tr.width, tr.height)
+        batch = self.transform.resize_batch(rgb)
         with torch.inference_mode():
-            x = images_to_tensor(batch, self.transform, self.device)
+            x = torch.as_tensor(batch, device=self.device)
             out = self._network(x)(x).double().cpu().numpy()
         if not np.all(np.isfinite(out)):
             raise RuntimeError(f"{self.source}: the network produced NaN/inf outputs (corrupt weights?)")
         positions, quats = out[:, :3], out[:, 3:]
         quats = quats / np.linalg.norm(quats, axis=1, keepdims=True)
         quats = np.where(quats[:, :1] < 0, -quats, quats)
-        ms = (time.perf_counter() - t0) * 1000.0 / len(rgb)
         estimates = [
-            PoseEstimate(positions[i].copy(), quats[i].copy(), None, None, self.covariance.copy(), ms)
+            PoseEstimate(positions[i].copy(), quats[i].copy(), None, None, self.covariance.copy(), 0.0)
             for i in range(len(rgb))
         ]
         if self.refiners:
@@ -225,8 +213,6 @@ def _load_walkable(walkable_map):
     if walkable_map is None:
         return None
     if isinstance(walkable_map, (str, Path)):
-        from .walkable import WalkableMap
-
         return WalkableMap.load(walkable_map)
     if not hasattr(walkable_map, "snap"):
         raise ValueError(f"walkable_map must be a WalkableMap or a path to its YAML, got {type(walkable_map).__name__}")

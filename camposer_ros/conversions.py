@@ -14,20 +14,24 @@ clouds and images are packed with numpy here, in the standard layouts:
 * ``PointCloud2``: one row (``height = 1``), little endian, fields ``x, y, z`` (FLOAT32, offsets
   0, 4, 8) and optionally ``rgb`` (FLOAT32 at offset 12 holding the bits of the uint32
   ``0x00RRGGBB``, the PCL/RViz convention); ``point_step`` 12 or 16.
-* ``Image``: 8-bit encodings ``rgb8, bgr8, rgba8, bgra8, mono8``; rows may be padded
-  (``step >= width * channels``); ``data`` must hold exactly ``step * height`` bytes.
+* ``Image``: the 8-bit encodings of :mod:`camposer_core.imaging` (unpacked there); rows may be
+  padded (``step >= width * channels``); ``data`` must hold exactly ``step * height`` bytes.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Pose, PoseStamped, PoseWithCovarianceStamped
 from nav_msgs.msg import OccupancyGrid, Path
+from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from camposer_core.geometry import pose_from_ros, pose_to_ros, quat_from_scipy
+from camposer_core.imaging import ENCODINGS, check_encoding, decode_compressed, image_from_buffer
+from camposer_core.stamps import sec_nanosec, seconds_to_ns, stamp_ns
 
 __all__ = [
     "MessageError",
@@ -52,7 +56,7 @@ __all__ = [
 ]
 
 #: Image encodings the localizer accepts, with their channel counts (all 8 bit per channel).
-IMAGE_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+IMAGE_CHANNELS = {name: channels for name, (channels, _) in ENCODINGS.items()}
 
 
 class MessageError(ValueError):
@@ -62,22 +66,18 @@ class MessageError(ValueError):
 # --------------------------------------------------------------------------- time
 
 
-def stamp_to_ns(stamp: Time) -> int:
-    """``builtin_interfaces/Time`` → integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+stamp_to_ns = stamp_ns  # builtin_interfaces/Time -> integer nanoseconds
 
 
 def ns_to_stamp(ns: int) -> Time:
     """Integer nanoseconds (>= 0) → ``builtin_interfaces/Time``."""
-    ns = int(ns)
-    if ns < 0:
-        raise ValueError(f"ROS time cannot be negative, got {ns} ns")
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+    sec, nanosec = sec_nanosec(ns)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 def seconds_to_stamp(seconds: float) -> Time:
     """Seconds (float, >= 0) → ``builtin_interfaces/Time``, rounded to the nanosecond."""
-    return ns_to_stamp(int(round(float(seconds) * 1e9)))
+    return ns_to_stamp(seconds_to_ns(seconds))
 
 
 def header(stamp: Time, frame_id: str) -> Header:
@@ -91,42 +91,28 @@ def image_to_numpy(msg: Image, expected_size: tuple[int, int] | None = None) -> 
     """``sensor_msgs/Image`` → ``(array, encoding)`` without copying when rows are unpadded.
 
     The array is ``(H, W, C)`` uint8 (``(H, W)`` for ``mono8``); ``encoding`` is one of
-    :data:`IMAGE_CHANNELS`. ``expected_size`` = ``(width, height)`` rejects other sizes.
-    Raises :class:`MessageError` for an unknown encoding, an inconsistent size/step/data length
-    or an unexpected size."""
+    :data:`camposer_core.imaging.ENCODINGS`. ``expected_size`` = ``(width, height)`` rejects
+    other sizes. Raises :class:`MessageError` for an unknown encoding, an inconsistent
+    size/step/data length or an unexpected size."""
     enc = msg.encoding.strip().lower()
-    if enc not in IMAGE_CHANNELS:
-        raise MessageError(f"unsupported image encoding {msg.encoding!r} (supported: {', '.join(IMAGE_CHANNELS)})")
-    channels = IMAGE_CHANNELS[enc]
-    w, h, step = int(msg.width), int(msg.height), int(msg.step)
-    if w <= 0 or h <= 0:
-        raise MessageError(f"image has no pixels ({w}x{h})")
-    if expected_size is not None and (w, h) != tuple(expected_size):
-        raise MessageError(f"image is {w}x{h}, expected {expected_size[0]}x{expected_size[1]}")
-    if step < w * channels:
-        raise MessageError(f"image step {step} is smaller than width*channels = {w * channels} ({enc})")
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if data.size != step * h:
-        raise MessageError(
-            f"image data has {data.size} bytes, expected step*height = {step}*{h} = {step * h} ({w}x{h} {enc})"
-        )
-    rows = data.reshape(h, step)[:, : w * channels]
-    arr = rows.reshape(h, w) if channels == 1 else rows.reshape(h, w, channels)
-    return arr, enc
+    w, h = int(msg.width), int(msg.height)
+    try:
+        check_encoding(enc if enc in ENCODINGS else msg.encoding)  # the error names what was sent
+        if expected_size is not None and w > 0 and h > 0 and (w, h) != tuple(expected_size):
+            raise ValueError(f"image is {w}x{h}, expected {expected_size[0]}x{expected_size[1]}")
+        return image_from_buffer(msg.data, w, h, msg.step, enc), enc
+    except ValueError as exc:
+        raise MessageError(str(exc)) from None
 
 
 def compressed_to_numpy(msg: CompressedImage, expected_size: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
     """``sensor_msgs/CompressedImage`` (JPEG/PNG) → ``(H, W, 3)`` uint8 array and ``"bgr8"``
     (OpenCV's native order; the localizer converts). Raises :class:`MessageError` when the data
     is empty or not decodable, or the size differs from ``expected_size`` = ``(width, height)``."""
-    import cv2
-
-    data = np.frombuffer(msg.data, dtype=np.uint8)
-    if data.size == 0:
-        raise MessageError(f"compressed image ({msg.format!r}) has no data")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if img is None:
-        raise MessageError(f"compressed image ({msg.format!r}, {data.size} bytes) could not be decoded (corrupt?)")
+    try:
+        img = decode_compressed(msg.data, msg.format)
+    except ValueError as exc:
+        raise MessageError(str(exc)) from None
     if expected_size is not None and (img.shape[1], img.shape[0]) != tuple(expected_size):
         raise MessageError(f"image is {img.shape[1]}x{img.shape[0]}, expected {expected_size[0]}x{expected_size[1]}")
     return img, "bgr8"
@@ -135,10 +121,8 @@ def compressed_to_numpy(msg: CompressedImage, expected_size: tuple[int, int] | N
 def numpy_to_image(array: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> Image:
     """uint8 ``(H, W, C)`` / ``(H, W)`` array → ``sensor_msgs/Image`` (unpadded rows)."""
     enc = encoding.lower()
-    if enc not in IMAGE_CHANNELS:
-        raise ValueError(f"unsupported encoding {encoding!r}")
+    channels = check_encoding(enc)
     a = np.ascontiguousarray(array, dtype=np.uint8)
-    channels = IMAGE_CHANNELS[enc]
     if (channels == 1 and a.ndim != 2) or (channels > 1 and (a.ndim != 3 or a.shape[2] != channels)):
         raise ValueError(f"array of shape {a.shape} does not match encoding {enc}")
     msg = Image(header=header(stamp, frame_id), height=a.shape[0], width=a.shape[1], encoding=enc)
@@ -150,8 +134,6 @@ def numpy_to_image(array: np.ndarray, encoding: str, stamp: Time, frame_id: str)
 
 def numpy_to_compressed(rgb: np.ndarray, stamp: Time, frame_id: str, quality: int = 90) -> CompressedImage:
     """uint8 RGB ``(H, W, 3)`` → JPEG ``sensor_msgs/CompressedImage`` (``format = "jpeg"``)."""
-    import cv2
-
     ok, buf = cv2.imencode(
         ".jpg", cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
     )
@@ -225,8 +207,6 @@ def occupancy_grid(walkable_map, stamp: Time, frame_id: str | None = None) -> Oc
     the map's resolution (m/cell) and origin ``(x, y, yaw)`` of the lower-left cell corner."""
     grid = np.asarray(walkable_map.to_occupancy_grid(), dtype=np.int8)
     x, y, yaw = (float(v) for v in walkable_map.origin)
-    from scipy.spatial.transform import Rotation
-
     q = quat_from_scipy(Rotation.from_euler("z", yaw))
     msg = OccupancyGrid(header=header(stamp, frame_id or walkable_map.frame_id))
     msg.info.map_load_time = stamp
@@ -300,11 +280,8 @@ def pointcloud2_to_points(msg: PointCloud2) -> tuple[np.ndarray, np.ndarray | No
 
 def camera_info(camera, stamp: Time, frame_id: str) -> CameraInfo:
     """:class:`camposer_core.camera.PinholeCamera` → ``sensor_msgs/CameraInfo`` (plumb bob)."""
-    d = camera.to_dict()
-    msg = CameraInfo(header=header(stamp, frame_id), width=int(camera.width), height=int(camera.height))
-    msg.distortion_model = d["distortion_model"]
-    msg.d = [float(v) for v in d["distortion_coefficients"]["data"]]
-    msg.k = [float(v) for v in d["camera_matrix"]["data"]]
-    msg.r = [float(v) for v in d["rectification_matrix"]["data"]]
-    msg.p = [float(v) for v in d["projection_matrix"]["data"]]
+    f = camera.camera_info_fields()
+    msg = CameraInfo(header=header(stamp, frame_id), width=f["width"], height=f["height"])
+    msg.distortion_model = f["distortion_model"]
+    msg.d, msg.k, msg.r, msg.p = f["d"], f["k"], f["r"], f["p"]
     return msg

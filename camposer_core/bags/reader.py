@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry import pose_from_ros
+from ..imaging import decode_compressed, image_from_buffer, to_rgb
+from ..stamps import stamp_ns
 from ..trajectory import Trajectory
 from .topics import TYPESTORE, BagTopics
 
@@ -93,11 +95,6 @@ def iter_messages(path, topics: list[str] | None = None) -> Iterator[BagMessage]
             yield BagMessage(conn.topic, conn.msgtype, int(t), bytes(data))
 
 
-def stamp_ns(msg) -> int:
-    """Header stamp of a deserialized rosbags message, nanoseconds."""
-    return int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-
-
 def read_ground_truth(path, topic: str = BagTopics().ground_truth) -> Trajectory:
     """Ground-truth ``PoseStamped`` messages → :class:`Trajectory` (``frames`` = stamp in ns as
     text, ``timestamps`` = stamp in s), in bag order."""
@@ -107,7 +104,7 @@ def read_ground_truth(path, topic: str = BagTopics().ground_truth) -> Trajectory
         msg = ts.deserialize_cdr(m.data, m.msgtype)
         p, o = msg.pose.position, msg.pose.orientation
         position, q = pose_from_ros((p.x, p.y, p.z), (o.x, o.y, o.z, o.w))
-        stamps.append(stamp_ns(msg))
+        stamps.append(stamp_ns(msg.header.stamp))
         pos.append(position)
         quat.append(q)
     return Trajectory(
@@ -119,26 +116,16 @@ def read_ground_truth(path, topic: str = BagTopics().ground_truth) -> Trajectory
 
 
 def read_images(path, topic: str = BagTopics().image) -> Iterator[tuple[int, np.ndarray]]:
-    """``(stamp_ns, RGB uint8 (H, W, 3))`` for each ``Image`` (rgb8/bgr8/mono8) or
-    ``CompressedImage`` message on ``topic``."""
-    import cv2
-
+    """``(stamp_ns, RGB uint8 (H, W, 3))`` for each ``Image`` (any encoding of
+    :data:`camposer_core.imaging.ENCODINGS`) or ``CompressedImage`` message on ``topic``."""
     ts = _typestore()
     for m in iter_messages(path, [topic]):
         msg = ts.deserialize_cdr(m.data, m.msgtype)
-        if m.msgtype == "sensor_msgs/msg/CompressedImage":
-            bgr = cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise ValueError(f"{path}: undecodable compressed image on {topic} at {stamp_ns(msg)} ns")
-            yield stamp_ns(msg), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            continue
-        channels = {"rgb8": 3, "bgr8": 3, "mono8": 1}.get(msg.encoding)
-        if channels is None:
-            raise ValueError(f"{path}: unsupported encoding {msg.encoding!r} on {topic}")
-        rows = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)[:, : msg.width * channels]
-        img = rows.reshape(msg.height, msg.width, channels)
-        if msg.encoding == "bgr8":
-            img = img[..., ::-1]
-        elif channels == 1:
-            img = np.repeat(img, 3, axis=2)
-        yield stamp_ns(msg), np.ascontiguousarray(img)
+        try:
+            if m.msgtype == "sensor_msgs/msg/CompressedImage":
+                img, encoding = decode_compressed(msg.data, msg.format), "bgr8"
+            else:
+                img, encoding = image_from_buffer(msg.data, msg.width, msg.height, msg.step, msg.encoding), msg.encoding
+            yield stamp_ns(msg.header.stamp), to_rgb(img, encoding)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {topic} at {stamp_ns(msg.header.stamp)} ns: {exc}") from exc

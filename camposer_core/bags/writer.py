@@ -21,6 +21,7 @@ import numpy as np
 
 from ..dataset.folder import DatasetFolder
 from ..geometry import pose_to_ros
+from ..stamps import sec_nanosec, seconds_to_ns
 from .topics import TYPESTORE, BagTopics
 
 __all__ = ["BagWriteResult", "write_dataset_bag", "FORMATS"]
@@ -78,8 +79,8 @@ def _unique_stamps(timestamps: np.ndarray, recordings: list[str] | None) -> tupl
 
 
 def _stamp(typestore, ns: int):
-    Time = typestore.types["builtin_interfaces/msg/Time"]
-    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+    sec, nanosec = sec_nanosec(ns)
+    return typestore.types["builtin_interfaces/msg/Time"](sec=sec, nanosec=nanosec)
 
 
 def _header(typestore, ns: int, frame_id: str):
@@ -109,18 +110,15 @@ def _compressed_msg(typestore, jpeg: bytes, ns: int, frame_id: str):
 
 
 def _camera_info_msg(typestore, camera, ns: int, frame_id: str):
-    d = camera.to_dict()
+    f = camera.camera_info_fields()
     CameraInfo = typestore.types["sensor_msgs/msg/CameraInfo"]
     RegionOfInterest = typestore.types["sensor_msgs/msg/RegionOfInterest"]
     return CameraInfo(
         header=_header(typestore, ns, frame_id),
-        height=camera.height,
-        width=camera.width,
-        distortion_model=d["distortion_model"],
-        d=np.asarray(d["distortion_coefficients"]["data"], np.float64),
-        k=np.asarray(d["camera_matrix"]["data"], np.float64),
-        r=np.asarray(d["rectification_matrix"]["data"], np.float64),
-        p=np.asarray(d["projection_matrix"]["data"], np.float64),
+        height=f["height"],
+        width=f["width"],
+        distortion_model=f["distortion_model"],
+        **{key: np.asarray(f[key], np.float64) for key in ("d", "k", "r", "p")},
         binning_x=0,
         binning_y=0,
         roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
@@ -212,7 +210,7 @@ def write_dataset_bag(
 
         for i in order:
             frame = traj.frames[i]
-            ns = int(round(stamps_s[i] * 1e9))
+            ns = seconds_to_ns(stamps_s[i])
             if raw:
                 rgb = ds.load_image(frame)
                 if (rgb.shape[1], rgb.shape[0]) != (camera.width, camera.height):

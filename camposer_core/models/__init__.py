@@ -2,10 +2,11 @@
 image input transform. Importing this package imports torch."""
 
 from .backbones import BACKBONES, build_backbone
+from .deploy import DeployModel
 from .losses import LOSSES, LossConfig, MapNetLoss, PoseLoss, build_loss
 from .menet import MeNet, chain_relative_poses
 from .posenet import HEADS, ModelConfig, PoseRegressor, build_model
-from .transform import ENCODINGS, InputTransform, to_rgb
+from .transform import InputTransform
 
 __all__ = [
     "BACKBONES",
@@ -21,7 +22,6 @@ __all__ = [
     "ModelConfig",
     "PoseRegressor",
     "build_model",
-    "ENCODINGS",
+    "DeployModel",
     "InputTransform",
-    "to_rgb",
 ]

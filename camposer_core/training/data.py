@@ -17,7 +17,7 @@ from torchvision.transforms import v2
 
 from ..dataset.folder import DatasetFolder
 from ..geometry import quat_canonical, relative_pose
-from ..models.transform import resize_rgb
+from ..imaging import resize_rgb
 from .config import AugmentConfig
 
 __all__ = ["SplitData", "Normalization", "load_split", "tuple_indices", "make_augmenter", "relative_targets"]

@@ -1,7 +1,8 @@
 """Deployment export of a checkpoint: TorchScript (always) and ONNX (when ``onnx`` is
 installed).
 
-The exported graph is :class:`DeployModel`: input ``(B, H, W, 3)`` **uint8 RGB already resized**
+The exported graph is :class:`~camposer_core.models.deploy.DeployModel` (the module the
+Localizer freezes too): input ``(B, H, W, 3)`` **uint8 RGB already resized**
 to the checkpoint's input size (``H x W`` = transform height x width), output ``(B, 7)``:
 camera centre in metres (map frame) and unit quaternion (w, x, y, z) camera-to-world. Image
 normalisation and position de-normalisation are inside the graph. A JSON file next to the
@@ -16,27 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
+from ..models.deploy import DeployModel
 from .checkpoint import Checkpoint
 
-__all__ = ["DeployModel", "ExportResult", "export_checkpoint"]
+__all__ = ["ExportResult", "export_checkpoint"]
 
 log = logging.getLogger(__name__)
-
-
-class DeployModel(nn.Module):
-    """uint8 RGB ``(B, H, W, 3)`` → ``(B, 7)`` metric pose (see module docstring)."""
-
-    def __init__(self, model: nn.Module, mean, std):
-        super().__init__()
-        self.model = model
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.permute(0, 3, 1, 2).float() / 255.0
-        return self.model.predict_metric((x - self.mean) / self.std)
 
 
 @dataclass

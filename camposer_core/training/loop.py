@@ -46,6 +46,7 @@ from torch import nn
 
 from ..dataset.folder import DatasetFolder
 from ..geometry import position_error, rotation_error_deg
+from ..imaging import normalize_nchw
 from ..models.backbones import calibrate_batchnorm
 from ..models.losses import build_loss
 from ..models.posenet import build_model
@@ -126,11 +127,6 @@ def _distributed() -> tuple[int, int, int]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _normalize_images(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 ``(..., 3, H, W)`` → normalised float."""
-    return (x.float().div_(255.0) - mean) / std
 
 
 def _lr_lambda(cfg: TrainConfig):
@@ -318,7 +314,7 @@ class _Trainer:
 
         def batches():
             for s in range(0, len(images), bs):
-                x = _normalize_images(images[s : s + bs].to(self.device), self.mean, self.std)
+                x = normalize_nchw(images[s : s + bs].to(self.device), self.mean, self.std)
                 if self.kind == "menet":  # pair each image with its successor
                     x = torch.cat([x, torch.roll(x, -1, 0)], dim=1)
                 yield x
@@ -400,7 +396,7 @@ class _Trainer:
                 if c > 0:
                     x = torch.stack([aug(im) for im in x])
                 with torch.autocast(self.device.type, enabled=self.amp):
-                    feats.append(self.model.features(_normalize_images(x.to(self.device), self.mean, self.std)).float())
+                    feats.append(self.model.features(normalize_nchw(x.to(self.device), self.mean, self.std)).float())
             copies.append(torch.cat(feats))
         log.info("cached %d x %d backbone features in %.1f s", len(copies), len(images), time.perf_counter() - t0)
         return torch.stack(copies)
@@ -459,7 +455,7 @@ class _Trainer:
             imgs = imgs.to(self.device, non_blocking=True)
             target = target.to(self.device, non_blocking=True)
             B, S = imgs.shape[:2]
-            x = _normalize_images(imgs, self.mean, self.std)
+            x = normalize_nchw(imgs, self.mean, self.std)
             with torch.autocast(self.device.type, enabled=self.amp):
                 if self.kind == "menet":
                     pred = self.ddp_model(x.reshape(B, S * 3, *x.shape[-2:]))
@@ -492,7 +488,7 @@ class _Trainer:
         for s in range(0, len(split), 64):
             x = torch.from_numpy(split.images[s : s + 64]).permute(0, 3, 1, 2).to(self.device)
             with torch.autocast(self.device.type, enabled=self.amp):
-                out.append(self.model.predict_metric(_normalize_images(x, self.mean, self.std)).float().cpu())
+                out.append(self.model.predict_metric(normalize_nchw(x, self.mean, self.std)).float().cpu())
         out = torch.cat(out).double().numpy()
         return out[:, :3], out[:, 3:]
 
@@ -504,7 +500,7 @@ class _Trainer:
             images = torch.from_numpy(self.val_data.images).permute(0, 3, 1, 2)
             feats = []
             for s in range(0, len(images), 64):
-                x = _normalize_images(images[s : s + 64].to(self.device), self.mean, self.std)
+                x = normalize_nchw(images[s : s + 64].to(self.device), self.mean, self.std)
                 with torch.autocast(self.device.type, enabled=self.amp):
                     feats.append(self.model.features(x).float())
             self._val_feats = torch.cat(feats)
@@ -520,7 +516,7 @@ class _Trainer:
             for s in range(0, len(pairs), 32):
                 p = torch.as_tensor(pairs[s : s + 32])
                 x = torch.from_numpy(self.val_data.images).permute(0, 3, 1, 2)[p].to(self.device)
-                x = _normalize_images(x, self.mean, self.std)
+                x = normalize_nchw(x, self.mean, self.std)
                 preds.append(self.model.predict_metric(x.reshape(len(p), 6, *x.shape[-2:])).float().cpu())
             pred = torch.cat(preds).double().numpy()
             true = relative_targets(self.val_data, pairs, 1.0).astype(np.float64)

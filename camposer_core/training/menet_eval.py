@@ -19,6 +19,7 @@ import torch
 
 from ..dataset.folder import DatasetFolder
 from ..geometry import position_error, relative_pose, rotation_error_deg
+from ..imaging import normalize_nchw
 from ..models.menet import chain_relative_poses
 from .checkpoint import Checkpoint
 from .data import load_split
@@ -72,8 +73,7 @@ def evaluate_menet(checkpoint, dataset, split: str = "test", skip: int | None = 
         preds = []
         with torch.inference_mode():
             for s in range(0, len(pairs), 32):
-                b = x[torch.as_tensor(pairs[s : s + 32])].to(device).float().div(255.0)
-                b = (b - mean) / std
+                b = normalize_nchw(x[torch.as_tensor(pairs[s : s + 32])].to(device), mean, std)
                 preds.append(model.predict_metric(b.reshape(len(b), 6, *b.shape[-2:])).double().cpu())
         pred = torch.cat(preds).numpy()
         t_gt, q_gt = relative_pose(
