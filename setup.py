@@ -74,6 +74,7 @@ setup(
             "filelock>=3.12",  # test fixtures built once per session across xdist workers
             "evo==1.38.1",
             "ruff==0.17.6",  # lint + format checks (test/test_lint.py, ruff.toml)
+            "colcon-common-extensions==0.3.0",  # the real `colcon build` test (test/test_colcon.py)
         ],
     },
     entry_points={
@@ -82,6 +83,8 @@ setup(
             "localizer_node = camposer_ros.localizer_node:main",
             "map_node = camposer_ros.map_node:main",
         ],
+        # optional parts of the `camposer` command that need ROS 2 (see camposer_core/plugins.py)
+        "camposer.plugins": ["ros = camposer_ros.plugin"],
     },
     zip_safe=False,
 )

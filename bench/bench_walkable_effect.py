@@ -78,7 +78,7 @@ def train_model(ds, out: Path, epochs: int, mode: str, penalty_weight: float, wi
 
 def evaluate_checkpoint(ckpt: Path, ds, walkable, out: Path, label: str, metrics_csv=None):
     from camposer_core.evaluation import evaluate_predictions, write_report
-    from camposer_core.evaluation.cli import predict_split
+    from camposer_core.evaluation.predict import predict_split
     from camposer_core.localizer import Localizer
 
     loc = Localizer.from_checkpoint(ckpt)

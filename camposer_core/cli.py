@@ -1,9 +1,11 @@
 """The ``camposer`` command line.
 
 Each feature module contributes its subcommands through a ``register(subparsers)`` function
-listed in :data:`COMMAND_MODULES`. ``register`` must stay cheap (no torch/pycolmap imports at
-module level) so that ``camposer --help`` answers instantly; handlers import what they need.
-A handler is stored as ``func`` on its parser and returns an exit code (``int``) or ``None``.
+listed in :data:`COMMAND_MODULES`; plugins (:mod:`camposer_core.plugins`, e.g. the ROS 2 side
+with ``camposer bag eval``) then add theirs through ``register_commands(groups)``. ``register``
+must stay cheap (no torch/pycolmap imports at module level) so that ``camposer --help`` answers
+instantly; handlers import what they need. A handler is stored as ``func`` on its parser and
+returns an exit code (``int``) or ``None``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import importlib
 import logging
 import sys
 
-from . import __version__
+from . import __version__, plugins
 from .errors import UserError
 
 __all__ = ["UserError", "build_parser", "main"]
@@ -25,7 +27,7 @@ COMMAND_MODULES: list[str] = [
     "camposer_core.walkable.cli",  # map from-trajectory|from-image|show
     "camposer_core.training.cli",  # train, export
     "camposer_core.evaluation.cli",  # evaluate
-    "camposer_core.bags.cli",  # bag write|eval
+    "camposer_core.bags.cli",  # bag write (bag eval: the ROS plugin)
     "camposer_core.demo",  # demo
 ]
 
@@ -43,7 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    groups = {"": sub} | {name: _subcommands(p) for name, p in sub.choices.items() if _subcommands(p)}
+    for plugin in plugins.load_plugins():
+        if hasattr(plugin, "register_commands"):
+            plugin.register_commands(groups)
     return parser
+
+
+def _subcommands(parser: argparse.ArgumentParser):
+    """The sub-parsers action of a command group (``camposer bag ...``), else ``None``."""
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import plugins
+from .progress import progress_bars
+
 log = logging.getLogger(__name__)
 
 MAPPING_MODES = ("sfm", "groundtruth")
@@ -90,8 +93,6 @@ def _dataset(cfg: DemoConfig, building, folder: Path):
     from .dataset.splits import SplitConfig
 
     if _prepare(folder, cfg.force, f"dataset ({cfg.mapping})"):
-        from .dataset.cli import progress_bars
-
         progress, bars = progress_bars(True)
         build = BuildConfig(
             source=building.video,
@@ -139,7 +140,7 @@ def _model(cfg: DemoConfig, dataset, folder: Path) -> Path:
 
 
 def _evaluation(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path):
-    from .evaluation.cli import evaluate_checkpoint
+    from .evaluation.predict import evaluate_checkpoint
     from .walkable import WalkableMap
 
     if _prepare(folder, cfg.force, "evaluation (held-out lap)"):
@@ -154,7 +155,11 @@ def _evaluation(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path):
 
 def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | None:
     try:
-        from camposer_ros.bag_eval import evaluate_split_through_nodes
+        load = plugins.hook("load_split_replay")
+        if load is None:
+            reasons = "; ".join(plugins.unavailable().values()) or "no camposer plugin provides it"
+            raise ImportError(reasons)
+        replay_split = load()
     except ImportError as exc:  # no rclpy on this machine
         print(
             f"[demo] replay: skipped, ROS 2 (rclpy) is not importable ({exc}); "
@@ -162,7 +167,7 @@ def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | 
         )
         return None
     if _prepare(folder, cfg.force, "replay through the ROS 2 localizer node"):
-        result = evaluate_split_through_nodes(dataset.root, checkpoint, folder, split="test", force=True)
+        result = replay_split(dataset.root, checkpoint, folder, split="test", force=True)
         print(result)
         _mark_done(folder, {"frames_sent": result.frames_sent, "poses_received": result.poses_received})
     summary = folder / "report" / "bag_eval.json"

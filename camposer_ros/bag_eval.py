@@ -30,7 +30,6 @@ With a full ROS install the same evaluation works with the standard player::
 from __future__ import annotations
 
 import json
-import struct
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,13 +39,16 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CompressedImage, Image
 
-from camposer_core.bags import BagTopics, iter_messages, read_ground_truth
+from camposer_core.bags import BagTopics, header_stamp_ns, iter_messages, read_ground_truth, write_dataset_bag
+from camposer_core.dataset import DatasetFolder
+from camposer_core.evaluation import evaluate_predictions, write_report
 from camposer_core.trajectory import Trajectory
+from camposer_core.walkable import WalkableMap
 
 from . import conversions as conv
 from .localizer_node import LocalizerNodeConfig
 from .process import NodeProcess, RosSession
-from .qos import RELIABLE
+from .qos import RELIABLE, SENSOR_DATA
 
 __all__ = [
     "BagEvalConfig",
@@ -54,7 +56,6 @@ __all__ = [
     "LatencySummary",
     "run_bag_eval",
     "play_bag",
-    "cdr_header_stamp_ns",
     "evaluate_split_through_nodes",
 ]
 
@@ -144,17 +145,6 @@ class BagEvalResult:
         )
 
 
-def cdr_header_stamp_ns(data: bytes) -> int:
-    """Header stamp (ns) of a serialized message whose first field is ``std_msgs/Header``
-    (Image, CompressedImage, CameraInfo, PoseStamped): CDR encapsulation (4 bytes), then
-    ``int32 sec``, ``uint32 nanosec`` in the encapsulation's byte order."""
-    if len(data) < 12 or data[0] != 0 or data[1] not in (0, 1):
-        raise ValueError("not a CDR-serialized message with a header")
-    fmt = "<iI" if data[1] == 1 else ">iI"
-    sec, nanosec = struct.unpack_from(fmt, data, 4)
-    return sec * 1_000_000_000 + nanosec
-
-
 class _Recorder:
     """Subscriptions of the evaluator: poses (raw, snapped) and diagnostics, by stamp."""
 
@@ -169,8 +159,6 @@ class _Recorder:
         n.create_subscription(PoseStamped, _NODE.snapped_pose_topic, self._on_snapped, RELIABLE)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, RELIABLE)
         if image_topic is not None:
-            from .qos import SENSOR_DATA
-
             n.create_subscription(image_type, image_topic, self._on_image, SENSOR_DATA)
 
     def _on_pose(self, msg):
@@ -235,7 +223,7 @@ def play_bag(
         due = t0 + (m.log_time_ns - first) / 1e9 / rate
         while (wait := due - time.monotonic()) > 0:
             ros.executor.spin_once(timeout_sec=min(wait, 0.01))
-        stamp = cdr_header_stamp_ns(m.data)
+        stamp = header_stamp_ns(m)
         pub.publish(m.data)
         sent[stamp] = time.monotonic()
         ros.executor.spin_once(timeout_sec=0)
@@ -252,39 +240,29 @@ def _wait_ready(ros: RosSession, pub, node_proc: NodeProcess | None, timeout: fl
     ros.spin_for(0.5)  # let both directions finish matching
 
 
-def _predictions(rec: _Recorder) -> Trajectory:
+def _predictions(rec: _Recorder) -> tuple[Trajectory, np.ndarray | None]:
+    """The node's raw poses as a Trajectory (frames = stamps in ns) and, when it published a
+    snapped pose for every one of them, those snapped positions (else ``None``)."""
     stamps = sorted(rec.raw)
     pos, quat = [], []
     for s in stamps:
         p, q = conv.pose_from_msg(rec.raw[s][0].pose)
         pos.append(p)
         quat.append(q)
-    return Trajectory(
+    traj = Trajectory(
         [str(s) for s in stamps],
         np.asarray(stamps, float) / 1e9,
         np.asarray(pos).reshape(-1, 3),
         np.asarray(quat).reshape(-1, 4),
     )
-
-
-def _use_published_snaps(report, rec: _Recorder) -> None:
-    """Replace the report's snapped positions by the ones the node published."""
-    from camposer_core.geometry import position_error, summarize_errors
-
-    frames = report.predictions.frames
-    if report.walkable_map is None or not rec.snapped or not all(int(f) in rec.snapped for f in frames):
-        return
-    snapped = np.array([conv.pose_from_msg(rec.snapped[int(f)].pose)[0] for f in frames])
-    report.snapped_positions = snapped
-    report.snap_distance_m = np.linalg.norm(snapped[:, :2] - report.predictions.positions[:, :2], axis=1)
-    report.snapped_position_error_m = position_error(snapped, report.ground_truth.positions)
-    report.snapped = summarize_errors(report.snapped_position_error_m, report.rotation_error_deg)
+    snapped = None
+    if stamps and all(s in rec.snapped for s in stamps):
+        snapped = np.array([conv.pose_from_msg(rec.snapped[s].pose)[0] for s in stamps])
+    return traj, snapped
 
 
 def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
     """Replay ``cfg.bag`` through the localizer node and write the report to ``cfg.out``."""
-    from camposer_core.evaluation import evaluate_predictions, write_report
-
     _check_inputs(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -339,19 +317,16 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
             f"the localizer node published no pose for the {len(sent)} images of {cfg.bag}"
             + (f"; its log: {node_proc.log_path}" if node_proc else "")
         )
-    walkable = None
-    if cfg.walkable_map is not None:
-        from camposer_core.walkable import WalkableMap
-
-        walkable = WalkableMap.load(cfg.walkable_map)
+    walkable = None if cfg.walkable_map is None else WalkableMap.load(cfg.walkable_map)
+    predictions, node_snaps = _predictions(rec)
     report = evaluate_predictions(
-        _predictions(rec),
+        predictions,
         gt,
         walkable_map=walkable,
         snap_margin_m=cfg.snap_margin_m,
         label=f"bag replay of {Path(cfg.bag).name}",
+        snapped_positions=node_snaps if walkable is not None else None,
     )
-    _use_published_snaps(report, rec)
     latency = LatencySummary.from_ms([(rec.raw[s][1] - t) * 1000.0 for s, t in sent.items() if s in rec.raw])
     diag = rec.diagnostics[-1] if rec.diagnostics else {}
     result = BagEvalResult(
@@ -387,9 +362,6 @@ def evaluate_split_through_nodes(
     ``split`` of ``dataset`` as ``OUT/bag`` (mcap, raw images), replay it through the localizer
     node and write the report into ``OUT/report``. ``walkable_map`` defaults to the dataset's
     ``walkable.yaml`` when it has one."""
-    from camposer_core.bags import write_dataset_bag
-    from camposer_core.dataset import DatasetFolder
-
     ds = DatasetFolder.open(dataset)
     out = Path(out)
     bag = write_dataset_bag(ds, out / "bag", split=split, max_frames=max_frames, force=force).path

@@ -12,14 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
+from rosbags.rosbag2 import Reader
 
 from ..geometry import pose_from_ros
 from ..imaging import decode_compressed, image_from_buffer, to_rgb
 from ..stamps import stamp_ns
 from ..trajectory import Trajectory
-from .topics import TYPESTORE, BagTopics
+from .topics import BagTopics, typestore
 
-__all__ = ["BagMessage", "BagSummary", "summarize_bag", "iter_messages", "read_ground_truth", "read_images"]
+__all__ = [
+    "BagMessage",
+    "BagSummary",
+    "summarize_bag",
+    "iter_messages",
+    "header_stamp_ns",
+    "read_ground_truth",
+    "read_images",
+]
 
 
 @dataclass(frozen=True)
@@ -49,8 +59,6 @@ class BagSummary:
 
 
 def _open(path):
-    from rosbags.rosbag2 import Reader
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"bag not found: {path}")
@@ -59,15 +67,7 @@ def _open(path):
     return Reader(path)
 
 
-def _typestore():
-    from rosbags.typesys import Stores, get_typestore
-
-    return get_typestore(Stores(TYPESTORE))
-
-
 def _storage_identifier(path: Path) -> str:
-    import yaml
-
     meta = yaml.safe_load((path / "metadata.yaml").read_text()) or {}
     return str(meta.get("rosbag2_bagfile_information", {}).get("storage_identifier", "unknown"))
 
@@ -95,10 +95,16 @@ def iter_messages(path, topics: list[str] | None = None) -> Iterator[BagMessage]
             yield BagMessage(conn.topic, conn.msgtype, int(t), bytes(data))
 
 
+def header_stamp_ns(message: BagMessage) -> int:
+    """Header stamp (ns) of a serialized message whose type starts with a ``std_msgs/Header``
+    (Image, CompressedImage, CameraInfo, PoseStamped), deserialised by rosbags."""
+    return stamp_ns(typestore().deserialize_cdr(message.data, message.msgtype).header.stamp)
+
+
 def read_ground_truth(path, topic: str = BagTopics().ground_truth) -> Trajectory:
     """Ground-truth ``PoseStamped`` messages → :class:`Trajectory` (``frames`` = stamp in ns as
     text, ``timestamps`` = stamp in s), in bag order."""
-    ts = _typestore()
+    ts = typestore()
     stamps, pos, quat = [], [], []
     for m in iter_messages(path, [topic]):
         msg = ts.deserialize_cdr(m.data, m.msgtype)
@@ -118,7 +124,7 @@ def read_ground_truth(path, topic: str = BagTopics().ground_truth) -> Trajectory
 def read_images(path, topic: str = BagTopics().image) -> Iterator[tuple[int, np.ndarray]]:
     """``(stamp_ns, RGB uint8 (H, W, 3))`` for each ``Image`` (any encoding of
     :data:`camposer_core.imaging.ENCODINGS`) or ``CompressedImage`` message on ``topic``."""
-    ts = _typestore()
+    ts = typestore()
     for m in iter_messages(path, [topic]):
         msg = ts.deserialize_cdr(m.data, m.msgtype)
         try:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-__all__ = ["BagTopics", "TYPESTORE"]
+from rosbags.typesys import Stores, get_typestore
+
+__all__ = ["BagTopics", "TYPESTORE", "typestore"]
 
 #: rosbags type store matching the ROS 2 release the message definitions come from.
 TYPESTORE = "ros2_kilted"
+
+
+@cache
+def typestore():
+    """The rosbags type store of :data:`TYPESTORE` (message classes, CDR (de)serialisation)."""
+    return get_typestore(Stores(TYPESTORE))
 
 
 @dataclass(frozen=True)

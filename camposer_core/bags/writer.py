@@ -17,12 +17,15 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
 
 from ..dataset.folder import DatasetFolder
 from ..geometry import pose_to_ros
 from ..stamps import sec_nanosec, seconds_to_ns
-from .topics import TYPESTORE, BagTopics
+from .topics import BagTopics
+from .topics import typestore as bag_typestore
 
 __all__ = ["BagWriteResult", "write_dataset_bag", "FORMATS"]
 
@@ -137,8 +140,6 @@ def _pose_msg(typestore, position, quaternion, ns: int, frame_id: str):
 
 def _jpeg_bytes(dataset: DatasetFolder, frame: str, quality: int) -> bytes:
     """The frame as JPEG: the file's own bytes when it already is a JPEG, else re-encoded."""
-    import cv2
-
     path = dataset.image_path(frame)
     if path.suffix.lower() in _JPEG_SUFFIXES and path.is_file():
         return path.read_bytes()
@@ -166,8 +167,6 @@ def write_dataset_bag(
     ``raw`` / ``compressed`` choose the image topics (at least one). ``max_frames`` keeps the
     first frames in time order. An existing ``out`` is replaced only with ``force=True`` (and
     only when it is a rosbag2 folder, i.e. holds ``metadata.yaml``)."""
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
 
     if storage not in FORMATS:
         raise ValueError(f"bag format must be one of {FORMATS}, got {storage!r}")
@@ -191,7 +190,7 @@ def write_dataset_bag(
         order = order[: int(max_frames)]
     camera = ds.camera
     map_frame = ds.map_frame
-    typestore = get_typestore(Stores(TYPESTORE))
+    typestore = bag_typestore()
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     counts: dict[str, int] = {}
 

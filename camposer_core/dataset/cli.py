@@ -125,27 +125,6 @@ def register(subparsers) -> None:
     d.set_defaults(func=lambda args: (d.print_help(), 2)[1])
 
 
-def progress_bars(enabled: bool):
-    from tqdm import tqdm
-
-    bars = {}
-
-    def factory(name, total):
-        if not enabled:
-            return lambda n, total=None: None
-        bar = tqdm(total=total, desc=name, unit="frame", leave=True, dynamic_ncols=True)
-        bars[name] = bar
-
-        def update(n, tot=None):
-            if tot and bar.total != tot:
-                bar.total = tot
-            bar.update(n - bar.n)
-
-        return update
-
-    return factory, bars
-
-
 def _config(args):
     from ..errors import UserError
     from .builder import BuildConfig
@@ -201,6 +180,7 @@ def _config(args):
 
 def _build(args) -> int:
     from ..errors import UserError
+    from ..progress import progress_bars
     from .builder import build_dataset
 
     cfg = _config(args)

@@ -43,70 +43,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=_cmd_evaluate)
 
 
-def predict_split(localizer, dataset, split: str, batch: int = 32, progress: bool = True):
-    """Raw predictions of ``localizer`` for every frame of ``split`` as a Trajectory."""
-    import numpy as np
-
-    from ..trajectory import Trajectory
-
-    traj = dataset.poses(split)
-    pos, quat = np.zeros((len(traj), 3)), np.zeros((len(traj), 4))
-    starts = range(0, len(traj), max(1, batch))
-    if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc=f"evaluate {split}", unit="batch", leave=False)
-    for i in starts:
-        frames = traj.frames[i : i + batch]
-        ests = localizer.localize_batch([dataset.load_image(f) for f in frames], "rgb8")
-        pos[i : i + len(frames)] = [e.position for e in ests]
-        quat[i : i + len(frames)] = [e.quaternion for e in ests]
-    return Trajectory(traj.frames, traj.timestamps, pos, quat, traj.recordings)
-
-
-def evaluate_checkpoint(
-    checkpoint,
-    dataset,
-    split: str,
-    out,
-    walkable_map=None,
-    snap_margin_m: float = 0.0,
-    metrics_csv=None,
-    device: str = "cpu",
-    batch: int = 32,
-    progress: bool = True,
-    label: str | None = None,
-    overwrite: bool = False,
-    baseline: bool = True,
-):
-    """Localize every frame of ``split`` of ``dataset`` (a DatasetFolder) with ``checkpoint``,
-    evaluate raw and snapped errors and write the report into ``out``. ``metrics_csv`` (loss
-    curves) defaults to the ``metrics.csv`` next to the checkpoint, when there is one. With
-    ``baseline`` (``split`` val or test, and a non-empty train split) the report also gives the
-    nearest-neighbour retrieval baseline on the same frames, to judge the model against.
-    Returns the :class:`EvaluationReport`."""
-    from ..localizer import Localizer
-    from .report import evaluate_predictions, write_report
-
-    checkpoint = Path(checkpoint)
-    if metrics_csv is None and (checkpoint.parent / "metrics.csv").is_file():
-        metrics_csv = checkpoint.parent / "metrics.csv"
-    loc = Localizer.from_checkpoint(checkpoint, device=device)
-    pred = predict_split(loc, dataset, split, batch, progress=progress)
-    label = label or f"{checkpoint.name} on {dataset.root.name}/{split}"
-    report = evaluate_predictions(pred, dataset.poses(split), walkable_map, snap_margin_m=snap_margin_m, label=label)
-    if baseline and split in ("val", "test") and len(dataset.poses("train")) > 0:
-        from .retrieval import retrieval_summary
-
-        report.baseline = retrieval_summary(dataset, split)
-    write_report(report, out, loss_history_csv=metrics_csv, overwrite=overwrite)
-    return report
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..dataset.folder import DatasetFolder
     from ..errors import UserError
     from ..walkable import WalkableMap
+    from .predict import evaluate_checkpoint
     from .report import REPORT_FILES
 
     if not args.checkpoint.is_file():

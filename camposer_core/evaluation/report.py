@@ -167,11 +167,19 @@ def _match(pred: Trajectory, gt: Trajectory):
 
 
 def evaluate_predictions(
-    pred: Trajectory, gt: Trajectory, walkable_map=None, snap_margin_m: float = 0.0, label: str = ""
+    pred: Trajectory,
+    gt: Trajectory,
+    walkable_map=None,
+    snap_margin_m: float = 0.0,
+    label: str = "",
+    snapped_positions: np.ndarray | None = None,
 ) -> EvaluationReport:
     """Errors of ``pred`` against ``gt`` (matched by frame name), raw and, with a
     :class:`~camposer_core.walkable.WalkableMap`, after snapping (``snap_margin_m`` as in
-    :meth:`WalkableMap.snap`). Raises ``ValueError`` when no frame matches."""
+    :meth:`WalkableMap.snap`). ``snapped_positions`` ``(len(pred), 3)`` (m, map frame, in
+    ``pred``'s order) are snaps done elsewhere, e.g. published by the localizer node: they are
+    evaluated as they are instead of snapping here (the snap distance is then the horizontal
+    distance from the raw position). Raises ``ValueError`` when no frame matches."""
     i_pred, i_gt, unmatched, missing = _match(pred, gt)
     if len(i_pred) == 0:
         example = (
@@ -194,11 +202,18 @@ def evaluate_predictions(
         missing_frames=missing,
         label=label,
     )
-    if walkable_map is not None:
+    if snapped_positions is not None:
+        snapped_positions = np.asarray(snapped_positions, dtype=float).reshape(-1, 3)
+        if len(snapped_positions) != len(pred):
+            raise ValueError(f"{len(snapped_positions)} snapped positions for {len(pred)} predictions")
+        report.snapped_positions = snapped_positions[i_pred]
+        report.snap_distance_m = np.linalg.norm(report.snapped_positions[:, :2] - p.positions[:, :2], axis=1)
+    elif walkable_map is not None:
         snap = walkable_map.snap(p.positions, margin=snap_margin_m)
         report.snapped_positions = snap.positions
         report.snap_distance_m = snap.distance_m
-        report.snapped_position_error_m = position_error(snap.positions, g.positions)
+    if report.snapped_positions is not None:
+        report.snapped_position_error_m = position_error(report.snapped_positions, g.positions)
         report.snapped = summarize_errors(report.snapped_position_error_m, re)
     return report
 
