@@ -63,6 +63,7 @@ setup(
         "torch==2.14.1",
         "torchvision==0.29.2",
         "rosbags==0.11.9",
+        "threadpoolctl==3.6.0",  # one BLAS thread for PnP matching (see camposer_core/localization/refiner.py)
     ],
     extras_require={
         "ros": ROS_WHEELS,

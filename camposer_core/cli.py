@@ -24,6 +24,7 @@ __all__ = ["UserError", "build_parser", "main"]
 COMMAND_MODULES: list[str] = [
     "camposer_core.synthetic.cli",  # synth
     "camposer_core.dataset.cli",  # build-dataset, dataset info
+    "camposer_core.localization.cli",  # map-index
     "camposer_core.walkable.cli",  # map from-trajectory|from-image|show
     "camposer_core.training.cli",  # train, export
     "camposer_core.evaluation.cli",  # evaluate

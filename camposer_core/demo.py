@@ -8,7 +8,9 @@ complete, so an interrupted demo resumes; ``--force`` redoes everything)::
     dataset/     video -> frames -> SfM (pycolmap) -> poses aligned to the map frame -> splits,
                  the last lap held out as the test split             (camposer build-dataset)
     model/       PoseNet trained with config/train_demo.yaml         (camposer train)
-    evaluation/  errors on the held-out lap, raw and snapped, plots  (camposer evaluate)
+    evaluation/  errors on the held-out lap, raw and snapped, and refined by PnP against the SfM
+                 map (regressor prior, and retrieval only: refinement_retrieval.json), plots
+                                                                     (camposer evaluate)
     replay/      the held-out lap written as a rosbag2 and replayed through the real localizer
                  node over DDS: errors, latency, dropped frames      (camposer bag write / eval)
     SUMMARY.md   the numbers and where the pictures are
@@ -144,13 +146,29 @@ def _evaluation(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path):
     from .walkable import WalkableMap
 
     if _prepare(folder, cfg.force, "evaluation (held-out lap)"):
+        from .localization import build_localization_map
+        from .localization.refiner import PnPRefiner
+
+        build_localization_map(dataset.root)  # datasets built before refinement existed
         walkable = WalkableMap.load(dataset.walkable_map_path) if dataset.walkable_map_path else None
         report = evaluate_checkpoint(
             checkpoint, dataset, "test", folder, walkable, label="demo model on the held-out lap", overwrite=True
         )
         print(report.table())
+        # retrieval only (no regressor): what a user gets right after mapping, before training
+        from .evaluation.refinement import refine_split, summarize_refinement
+        from .localizer import make_refiner
+
+        refiner: PnPRefiner = make_refiner(dataset.root, exclude_splits=("test",))
+        ests = refine_split(refiner, dataset, "test", priors=None)
+        retrieval = summarize_refinement(ests, dataset.poses("test"), None, label="retrieval only")
+        print("PnP refinement, retrieval only (no regressor):\n" + retrieval.table())
+        (folder / "refinement_retrieval.json").write_text(json.dumps(retrieval.as_dict(), indent=2) + "\n")
         _mark_done(folder, {"label": "held-out lap"})
-    return json.loads((folder / "metrics.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    rr = folder / "refinement_retrieval.json"
+    metrics["refinement_retrieval"] = json.loads(rr.read_text()) if rr.is_file() else None
+    return metrics
 
 
 def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | None:
@@ -220,6 +238,60 @@ def _fmt_errors(m: dict, key: str) -> str:
     )
 
 
+def _refinement_table(evaluation: dict) -> list[str]:
+    """Markdown table: regressor, retrieval baseline, PnP-refined (regressor prior, retrieval only)."""
+    ref, rr = evaluation.get("refinement"), evaluation.get("refinement_retrieval")
+    if not ref and not rr:
+        return []
+    n = (ref or rr)["frames"]
+    cols = [("regressor (PoseNet)", (ref or {}).get("prior"), None)]
+    if evaluation.get("retrieval_baseline"):
+        b = dict(evaluation["retrieval_baseline"], count=n)
+        b["within_0.25m_2deg"] = b.get("within_025m_2deg")  # ErrorSummary's key
+        cols.append(("retrieval baseline (nearest image)", b, None))
+    if ref:
+        cols.append(("refined, regressor prior", ref["published"], ref))
+    if rr:
+        cols.append(("refined, retrieval only", rr["published"], rr))
+
+    def cell(stats, key, fmt):
+        if not stats or key not in stats:
+            return "-"
+        v = stats[key]
+        return f"{100 * v * stats['count'] / n:.1f} %" if fmt == "pct" else fmt.format(v)
+
+    rows = [
+        ("position median / p90 (m)", None, None),
+        ("rotation median (deg)", "rotation_median_deg", "{:.2f}"),
+        ("within 5 cm, 1 deg", "within_0.05m_1deg", "pct"),
+        ("within 25 cm, 2 deg", "within_0.25m_2deg", "pct"),
+        ("within 1 m, 10 deg", "within_1m_10deg", "pct"),
+    ]
+    out = ["", "Held-out lap (" + str(n) + " frames), same frames in every column:", ""]
+    out.append("| | " + " | ".join(c[0] for c in cols) + " |")
+    out.append("|---|" + "---|" * len(cols))
+    for name, key, fmt in rows:
+        if key is None:
+            vals = [
+                f"{s['position_median_m']:.3f} / {s['position_p90_m']:.3f}" if s and "position_median_m" in s else "-"
+                for _, s, _ in cols
+            ]
+        else:
+            vals = [cell(s, key, fmt) for _, s, _ in cols]
+        out.append(f"| {name} | " + " | ".join(vals) + " |")
+    status = [
+        f"refined {r['status_counts']['refined']}, prior_only {r['status_counts']['prior_only']}, "
+        f"lost {r['status_counts']['lost']}"
+        if r
+        else "-"
+        for _, _, r in cols
+    ]
+    out.append("| status | " + " | ".join(status) + " |")
+    ms = [f"{r['total_ms'].get('median', float('nan')):.0f}" if r and r.get("total_ms") else "-" for _, _, r in cols]
+    out.append("| refinement ms per frame (median) | " + " | ".join(ms) + " |")
+    return out
+
+
 def _write_summary(
     out: Path,
     cfg: DemoConfig,
@@ -259,6 +331,7 @@ def _write_summary(
             f"- For comparison, the retrieval baseline (pose of the most similar training image): "
             f"{_fmt_errors(evaluation, 'retrieval_baseline')}"
         )
+    lines += _refinement_table(evaluation)
     if replay:
         lat = replay.get("latency") or {}
         ev = replay.get("evaluation") or {}

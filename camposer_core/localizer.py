@@ -14,6 +14,15 @@ Pipeline per image: regressor → ``refiners`` in order (objects with
 ``refine(image_rgb, estimate) -> PoseEstimate``, e.g. PnP refinement or odometry fusion) →
 snapping of the position onto the walkable map (when one is given).
 
+Refinement (:mod:`camposer_core.localization`): with a localization map the Localizer verifies
+every pose against the SfM map (SIFT + PnP) and sets ``status``: ``refined`` (PnP pose and
+covariance), ``prior_only`` (the regressor pose, refinement failed) or ``lost`` (no pose:
+``position`` is NaN). Without a regressor (:meth:`Localizer.from_dataset`) the prior comes from
+global retrieval::
+
+    loc = Localizer.from_dataset("DATASET")                               # retrieval + PnP
+    loc = Localizer.from_checkpoint("model.pt", localization_map="DATASET")  # regressor + PnP
+
 The covariance is the diagonal 6x6 (x, y, z [m^2], roll, pitch, yaw [rad^2] about the map
 frame's axes) built from the model's validation errors stored in the checkpoint (see
 :class:`camposer_core.training.checkpoint.ErrorStats`); checkpoints without validation
@@ -32,7 +41,7 @@ import logging
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -45,7 +54,7 @@ from .models.transform import InputTransform
 from .training.checkpoint import Checkpoint
 from .walkable import WalkableMap
 
-__all__ = ["PoseEstimate", "Localizer", "Refiner"]
+__all__ = ["PoseEstimate", "Localizer", "Refiner", "make_refiner"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,9 @@ class PoseEstimate:
     snap_distance_m: float | None  # how far snapping moved the position (None without a map)
     covariance: np.ndarray  # (6, 6) x y z roll pitch yaw (m^2, rad^2), see module docstring
     inference_ms: float  # wall time of this estimate (batch time / batch size for batches)
+    status: str = "prior_only"  # "refined" (PnP against the map) | "prior_only" | "lost" (no pose)
+    inliers: int = 0  # PnP inliers (0 when not refined)
+    timings_ms: dict = field(default_factory=dict)  # per stage: regressor, extract, retrieval, match, pnp
 
     @property
     def best_position(self) -> np.ndarray:
@@ -76,8 +88,8 @@ class Localizer:
 
     def __init__(
         self,
-        model: torch.nn.Module,
-        transform: InputTransform,
+        model: torch.nn.Module | None,
+        transform: InputTransform | None,
         map_frame: str = "map",
         covariance: np.ndarray | None = None,
         device: str | torch.device = "cpu",
@@ -88,9 +100,13 @@ class Localizer:
         optimize: bool = True,
     ):
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        if model is None and not refiners:
+            raise ValueError("a Localizer without a regressor needs a refiner (e.g. Localizer.from_dataset)")
+        self.model = None if model is None else model.to(self.device).eval()
         self.transform = transform
-        self.deploy = DeployModel(self.model, transform.mean, transform.std).to(self.device).eval()
+        self.deploy = (
+            None if model is None else DeployModel(self.model, transform.mean, transform.std).to(self.device).eval()
+        )
         self.map_frame = map_frame
         self.covariance = (
             np.diag([1.0, 1.0, 1.0] + [np.radians(10.0) ** 2] * 3)
@@ -145,13 +161,23 @@ class Localizer:
         snap_margin_m: float = 0.0,
         refiners: Sequence[Refiner] = (),
         optimize: bool = True,
+        localization_map=None,
+        refine_config=None,
+        exclude_splits: Sequence[str] = (),
     ) -> Localizer:
         """Load a checkpoint written by ``camposer train``. ``walkable_map`` is a
-        :class:`~camposer_core.walkable.WalkableMap` or the path of its YAML file."""
+        :class:`~camposer_core.walkable.WalkableMap` or the path of its YAML file.
+        ``localization_map`` (a dataset folder, a ``localization_map.npz`` path or a loaded
+        :class:`~camposer_core.localization.LocalizationMap`) adds PnP refinement with the
+        regressor's pose as the prior (``refine_config``: a
+        :class:`~camposer_core.localization.RefineConfig`); ``exclude_splits`` drops those
+        splits' images from the map (evaluation on a held-out split: no leakage)."""
         ckpt = Checkpoint.load(path)
         if ckpt.model.kind == "menet":
             raise ValueError(f"{path}: is a MeNet (relative pose) checkpoint; the Localizer needs an absolute model")
         model = ckpt.build_model(device, source=str(path))
+        if localization_map is not None:
+            refiners = [*refiners, make_refiner(localization_map, refine_config, exclude_splits)]
         return cls(
             model,
             ckpt.transform,
@@ -165,6 +191,43 @@ class Localizer:
             optimize=optimize,
         )
 
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset_dir,
+        walkable_map=None,
+        snap_margin_m: float = 0.0,
+        refine_config=None,
+        exclude_splits: Sequence[str] = (),
+        localization_map=None,
+    ) -> Localizer:
+        """Localize with no regressor: global retrieval + PnP against the dataset's
+        localization map (``localization_map`` overrides its path). Every estimate is
+        ``refined`` or ``lost`` (NaN position)."""
+        from .dataset.folder import DatasetFolder
+
+        ds = DatasetFolder.open(dataset_dir)
+        refiner = make_refiner(localization_map or ds.root, refine_config, exclude_splits)
+        return cls(
+            None,
+            None,
+            map_frame=ds.map_frame,
+            walkable_map=walkable_map,
+            snap_margin_m=snap_margin_m,
+            refiners=[refiner],
+            source=str(ds.root),
+        )
+
+    @property
+    def has_regressor(self) -> bool:
+        return self.model is not None
+
+    def reset(self) -> None:
+        """Forget stream state (the previous refined pose) of the refiners, e.g. for a new bag."""
+        for r in self.refiners:
+            if hasattr(r, "reset"):
+                r.reset()
+
     # ------------------------------------------------------------------ inference
 
     def localize(self, image: np.ndarray, encoding: str = "rgb8") -> PoseEstimate:
@@ -177,19 +240,10 @@ class Localizer:
         if len(images) == 0:
             return []
         rgb = [to_rgb(im, encoding) for im in images]
-        batch = self.transform.resize_batch(rgb)
-        with torch.inference_mode():
-            x = torch.as_tensor(batch, device=self.device)
-            out = self._network(x)(x).double().cpu().numpy()
-        if not np.all(np.isfinite(out)):
-            raise RuntimeError(f"{self.source}: the network produced NaN/inf outputs (corrupt weights?)")
-        positions, quats = out[:, :3], out[:, 3:]
-        quats = quats / np.linalg.norm(quats, axis=1, keepdims=True)
-        quats = np.where(quats[:, :1] < 0, -quats, quats)
-        estimates = [
-            PoseEstimate(positions[i].copy(), quats[i].copy(), None, None, self.covariance.copy(), 0.0)
-            for i in range(len(rgb))
-        ]
+        if self.model is None:
+            estimates = [self._no_prior() for _ in rgb]
+        else:
+            estimates = self._regress(rgb, t0)
         if self.refiners:
             for i, im in enumerate(rgb):
                 for refiner in self.refiners:
@@ -199,14 +253,66 @@ class Localizer:
         total_ms = (time.perf_counter() - t0) * 1000.0 / len(rgb)
         return [replace(e, inference_ms=total_ms) for e in estimates]
 
+    def _no_prior(self) -> PoseEstimate:
+        nan = np.full(3, np.nan)
+        return PoseEstimate(nan, np.array([1.0, 0, 0, 0]), None, None, self.covariance.copy(), 0.0, status="lost")
+
+    def _regress(self, rgb: list[np.ndarray], t0: float) -> list[PoseEstimate]:
+        batch = self.transform.resize_batch(rgb)
+        with torch.inference_mode():
+            x = torch.as_tensor(batch, device=self.device)
+            out = self._network(x)(x).double().cpu().numpy()
+        if not np.all(np.isfinite(out)):
+            raise RuntimeError(f"{self.source}: the network produced NaN/inf outputs (corrupt weights?)")
+        positions, quats = out[:, :3], out[:, 3:]
+        quats = quats / np.linalg.norm(quats, axis=1, keepdims=True)
+        quats = np.where(quats[:, :1] < 0, -quats, quats)
+        ms = (time.perf_counter() - t0) * 1000.0 / len(rgb)
+        return [
+            PoseEstimate(
+                positions[i].copy(),
+                quats[i].copy(),
+                None,
+                None,
+                self.covariance.copy(),
+                ms,
+                timings_ms={"regressor": ms},
+            )
+            for i in range(len(rgb))
+        ]
+
     def _snap(self, estimates: list[PoseEstimate]) -> list[PoseEstimate]:
-        pos = np.stack([e.position for e in estimates])
+        ok = [i for i, e in enumerate(estimates) if np.all(np.isfinite(e.position))]  # lost: nothing to snap
+        if not ok:
+            return estimates
+        pos = np.stack([estimates[i].position for i in ok])
         res = self.walkable_map.snap(pos, margin=self.snap_margin_m)
         snapped = np.asarray(res.positions, float).reshape(-1, 3)
         dist = np.asarray(res.distance_m, float).reshape(-1)
-        return [
-            replace(e, snapped_position=snapped[i], snap_distance_m=float(dist[i])) for i, e in enumerate(estimates)
-        ]
+        out = list(estimates)
+        for k, i in enumerate(ok):
+            out[i] = replace(estimates[i], snapped_position=snapped[k], snap_distance_m=float(dist[k]))
+        return out
+
+
+def make_refiner(localization_map, refine_config=None, exclude_splits: Sequence[str] = ()):
+    """A :class:`~camposer_core.localization.PnPRefiner` over ``localization_map`` (a loaded
+    map, a dataset folder or an ``.npz`` path) without the images of ``exclude_splits``
+    (splits of the dataset folder the map file lives in)."""
+    from .dataset.folder import DatasetFolder
+    from .localization import LocalizationMap, PnPRefiner, RefineConfig
+
+    m = localization_map
+    if not isinstance(m, LocalizationMap):
+        path = Path(m)
+        m = LocalizationMap.load(path)
+        if exclude_splits:
+            ds = DatasetFolder.open(path if path.is_dir() else path.parent)
+            names = [f for split in exclude_splits for f in ds.poses(split).frames]
+            m = m.without(names)
+    elif exclude_splits:
+        raise ValueError("exclude_splits needs the map's dataset folder; pass a path, or call map.without(names)")
+    return PnPRefiner(m, refine_config or RefineConfig())
 
 
 def _load_walkable(walkable_map):

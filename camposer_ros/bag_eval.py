@@ -81,6 +81,7 @@ class BagEvalConfig:
     snap_margin_m: float = 0.0
     force: bool = False
     topics: BagTopics = BagTopics()
+    localization_map: Path | None = None  # PnP refinement in the node (None: regressor poses only)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class BagEvalResult:
     node_dropped: int | None  # the node's own count (diagnostics), None when unknown
     node_received: int | None
     files: dict[str, Path] = field(default_factory=dict)
+    status_counts: dict | None = None  # refined / prior_only / lost from the node's diagnostics
 
     def as_dict(self) -> dict:
         return {
@@ -128,6 +130,7 @@ class BagEvalResult:
             "node_frames_dropped": self.node_dropped,
             "latency": asdict(self.latency),
             "evaluation": self.report.as_dict(),
+            "refinement_status": self.status_counts,
         }
 
     def __str__(self) -> str:
@@ -140,6 +143,17 @@ class BagEvalResult:
                 f"node dropped {self.node_dropped if self.node_dropped is not None else '?'}",
                 f"latency (image -> pose): p50 {lat.p50_ms:.1f} ms, p95 {lat.p95_ms:.1f} ms, "
                 f"mean {lat.mean_ms:.1f} ms, max {lat.max_ms:.1f} ms (n={lat.count})",
+            ]
+            + (
+                [
+                    "refinement in the node: "
+                    + ", ".join(f"{k} {v}" for k, v in self.status_counts.items())
+                    + " (lost frames publish no pose)"
+                ]
+                if self.status_counts
+                else []
+            )
+            + [
                 f"report: {self.out}",
             ]
         )
@@ -206,6 +220,8 @@ def _node_params(cfg: BagEvalConfig, image_topic: str) -> dict:
         "snap_margin_m": float(cfg.snap_margin_m),
         "diagnostics_period_s": 0.5,
         "publish_tf": False,
+        "refine": cfg.localization_map is not None,
+        "localization_map": str(Path(cfg.localization_map).resolve()) if cfg.localization_map else "",
     }
 
 
@@ -339,6 +355,9 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
         frames_without_pose=sum(1 for s in sent if s not in rec.raw),
         node_dropped=int(diag["frames_dropped"]) if "frames_dropped" in diag else None,
         node_received=int(diag["frames_received"]) if "frames_received" in diag else None,
+        status_counts={k: int(diag[f"status_{k}"]) for k in ("refined", "prior_only", "lost")}
+        if "status_refined" in diag
+        else None,
     )
     result.files = write_report(report, out, overwrite=True)
     result.files["bag_eval.json"] = out / "bag_eval.json"
@@ -357,16 +376,26 @@ def evaluate_split_through_nodes(
     walkable_map=None,
     max_frames: int | None = None,
     force: bool = False,
+    refine: bool = True,
 ) -> BagEvalResult:
     """``camposer bag write`` + ``camposer bag eval`` in one call (what ``make demo`` runs): write
     ``split`` of ``dataset`` as ``OUT/bag`` (mcap, raw images), replay it through the localizer
     node and write the report into ``OUT/report``. ``walkable_map`` defaults to the dataset's
-    ``walkable.yaml`` when it has one."""
+    ``walkable.yaml`` when it has one. With ``refine`` (and the dataset's localization map) the
+    node refines every pose by PnP against the map without the split's images (written to
+    ``OUT/localization_map.npz``: the replayed frames are not in it)."""
     ds = DatasetFolder.open(dataset)
     out = Path(out)
     bag = write_dataset_bag(ds, out / "bag", split=split, max_frames=max_frames, force=force).path
     if walkable_map is None:
         walkable_map = ds.walkable_map_path
+    loc_map = None
+    from camposer_core.localization import MAP_FILE, LocalizationMap
+
+    if refine and (ds.root / MAP_FILE).is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        full = LocalizationMap.load(ds.root)
+        loc_map = full.without(ds.poses(split).frames).save(out / MAP_FILE)
     return run_bag_eval(
         BagEvalConfig(
             bag=bag,
@@ -375,5 +404,6 @@ def evaluate_split_through_nodes(
             rate=rate,
             walkable_map=None if walkable_map is None else Path(walkable_map),
             force=force,
+            localization_map=loc_map,
         )
     )

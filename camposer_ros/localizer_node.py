@@ -31,7 +31,19 @@ Output (all stamped with the image's header stamp, in ``map_frame``, camera-to-w
 * TF ``map_frame`` → ``camera_frame`` (the same pose as ``pose_cov_topic``) when ``publish_tf``
   is true and ``tf2_ros`` is importable (otherwise logged once and skipped);
 * ``/diagnostics`` ``diagnostic_msgs/DiagnosticArray`` every ``diagnostics_period_s``: output
-  rate, inference and node latency (p50/p95), frames received / processed / dropped / bad.
+  rate, inference and node latency (p50/p95), frames received / processed / dropped / bad, and
+  with refinement: refined rate, status counts, PnP inliers p50 and per-stage time p50.
+
+Refinement (``refine``, :mod:`camposer_core.localization`): with a ``localization_map`` (a
+dataset folder or its ``localization_map.npz``) every pose is verified against the SfM map by
+SIFT + PnP. ``refined`` poses go out with the PnP covariance; ``prior_only`` poses (refinement
+failed, the regressor's pose with its large covariance) only when ``publish_prior_only``;
+``lost`` frames publish nothing on the pose topics. ``prior``: ``regressor`` (candidates near
+the regressor's pose), ``retrieval`` (global retrieval) or ``auto`` (regressor, then
+retrieval); the previous refined pose is the prior while it is recent. With an empty
+``model_path`` the node localizes by retrieval + PnP alone. ``refine_every`` N refines every
+N-th frame and publishes the regressor's poses in between (slow CPUs). Gating thresholds:
+``min_inliers``, ``min_inlier_ratio``, ``max_position_std_m``, ``max_jump_m``.
 
 A bad message (unknown encoding, data size not matching width/height/step, an image of the wrong
 size when ``image_width``/``image_height`` are set, a corrupt JPEG) is counted and logged (one
@@ -91,6 +103,15 @@ class LocalizerNodeConfig:
     diagnostics_period_s: float = 1.0
     warmup: bool = True
     autostart: bool = True
+    refine: bool = True  # PnP refinement against localization_map (when set)
+    localization_map: str = ""  # dataset folder or its localization_map.npz; '' = no refinement
+    prior: str = "auto"  # regressor | retrieval | auto
+    refine_every: int = 1
+    publish_prior_only: bool = True  # publish regressor poses when refinement fails
+    min_inliers: int = 40
+    min_inlier_ratio: float = 0.25
+    max_position_std_m: float = 0.10
+    max_jump_m: float = 1.5
 
     @classmethod
     def declare(cls, node) -> None:
@@ -134,6 +155,9 @@ class FrameStats:
 
     def __post_init__(self):
         self.inference_ms: deque[float] = deque(maxlen=300)
+        self.status: deque[str] = deque(maxlen=300)  # refined | prior_only | lost (refinement)
+        self.inliers: deque[int] = deque(maxlen=300)
+        self.stage_ms: dict[str, deque[float]] = {}
         self.node_latency_ms: deque[float] = deque(maxlen=300)  # receive → publish
         self.publish_times: deque[float] = deque(maxlen=300)  # monotonic s
 
@@ -178,6 +202,7 @@ class LocalizerNode(LifecycleNode):
         if cfg.warmup:
             h, w = (cfg.image_height or 480), (cfg.image_width or 640)
             self.localizer.localize(np.zeros((h, w, 3), np.uint8), "rgb8")
+            self.localizer.reset()  # the warm-up frame is not part of the stream
         self._pubs = {
             "pose": self.create_lifecycle_publisher(PoseStamped, cfg.pose_topic, RELIABLE),
             "cov": self.create_lifecycle_publisher(PoseWithCovarianceStamped, cfg.pose_cov_topic, RELIABLE),
@@ -188,9 +213,12 @@ class LocalizerNode(LifecycleNode):
             self._pubs["snapped"] = self.create_lifecycle_publisher(PoseStamped, cfg.snapped_pose_topic, RELIABLE)
         self._tf = self._make_tf_broadcaster() if cfg.publish_tf else None
         log.info(
-            f"loaded {cfg.model_path} on {cfg.device}; map frame '{self._map_frame}', "
-            f"snapping {'on' if self._snapping else 'off'}"
+            f"loaded {cfg.model_path or '(no model: retrieval + PnP)'} on {cfg.device}; map frame "
+            f"'{self._map_frame}', snapping {'on' if self._snapping else 'off'}, refinement "
+            + (f"on ({cfg.localization_map}, prior {cfg.prior})" if self.localizer.refiners else "off")
         )
+        if cfg.refine and not cfg.localization_map:
+            log.info("refine is true but no localization_map is set: publishing the regressor's poses unrefined")
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -299,11 +327,19 @@ class LocalizerNode(LifecycleNode):
             self._report_bad(str(exc).split(" (")[0][:40], f"bad image on {self.cfg.image_topic}: {exc}")
             return
         est = self.localizer.localize(image, encoding)
-        self._publish_estimate(est, msg.header.stamp)
+        status = getattr(est, "status", "prior_only")
+        if status == "refined" or (status == "prior_only" and self.cfg.publish_prior_only):
+            self._publish_estimate(est, msg.header.stamp)
         done = time.monotonic()
         with self._cv:
             self.stats.processed += 1
             self.stats.inference_ms.append(est.inference_ms)
+            if self.localizer.refiners:
+                self.stats.status.append(status)
+                if status == "refined":
+                    self.stats.inliers.append(est.inliers)
+                for k, v in est.timings_ms.items():
+                    self.stats.stage_ms.setdefault(k, deque(maxlen=300)).append(v)
             self.stats.node_latency_ms.append((done - received) * 1000.0)
             self.stats.publish_times.append(done)
 
@@ -376,6 +412,14 @@ class LocalizerNode(LifecycleNode):
                 "frames_bad": str(s.bad),
                 "frames_failed": str(s.failed),
             }
+            if s.status:
+                st = list(s.status)
+                values["refined_rate"] = f"{st.count('refined') / len(st):.3f}"
+                for name in ("refined", "prior_only", "lost"):
+                    values[f"status_{name}"] = str(st.count(name))
+                values["inliers_p50"] = f"{np.percentile(s.inliers, 50):.0f}" if s.inliers else "0"
+                for k, v in s.stage_ms.items():
+                    values[f"{k}_ms_p50"] = f"{np.percentile(v, 50):.2f}"
             dropped_now = s.dropped - getattr(self, "_dropped_at_last_diag", 0)
             self._dropped_at_last_diag = s.dropped
         level, text = DiagnosticStatus.OK, "localizing"
@@ -416,10 +460,28 @@ class LocalizerNode(LifecycleNode):
 def load_localizer(cfg: LocalizerNodeConfig):
     """The :class:`~camposer_core.localizer.Localizer` for the node's parameters. Raises
     ``FileNotFoundError`` / ``ValueError`` naming the parameter and file when one is wrong."""
-    if not cfg.model_path:
-        raise ValueError("parameter 'model_path' is empty: set it to a checkpoint written by `camposer train`")
-    model = Path(cfg.model_path).expanduser()
-    if not model.is_file():
+    refine_map = None
+    if cfg.refine and cfg.localization_map:
+        refine_map = Path(cfg.localization_map).expanduser()
+        if not refine_map.exists():
+            raise FileNotFoundError(f"localization_map '{refine_map}' does not exist (parameter 'localization_map')")
+        from camposer_core.localization import MAP_FILE
+
+        if refine_map.is_dir() and not (refine_map / MAP_FILE).is_file() and cfg.model_path:
+            import logging
+
+            logging.getLogger("camposer_localizer").warning(
+                f"{refine_map} has no {MAP_FILE} (build it with `camposer map-index {refine_map}`): "
+                "publishing the regressor's poses unrefined"
+            )
+            refine_map = None
+    if not cfg.model_path and refine_map is None:
+        raise ValueError(
+            "parameter 'model_path' is empty: set it to a checkpoint written by `camposer train` "
+            "(or set 'localization_map' to localize by retrieval + PnP without a model)"
+        )
+    model = Path(cfg.model_path).expanduser() if cfg.model_path else None
+    if model is not None and not model.is_file():
         raise FileNotFoundError(f"model_path '{model}' does not exist (parameter 'model_path')")
     walkable = None
     if cfg.snap and cfg.walkable_map:
@@ -434,7 +496,37 @@ def load_localizer(cfg: LocalizerNodeConfig):
         torch.set_num_threads(cfg.torch_threads)
     from camposer_core.localizer import Localizer
 
-    return Localizer.from_checkpoint(model, device=cfg.device, walkable_map=walkable, snap_margin_m=cfg.snap_margin_m)
+    refine_config = None
+    if refine_map is not None:
+        from camposer_core.localization import RefineConfig
+        from camposer_core.localization.gating import GateConfig
+
+        refine_config = RefineConfig(
+            prior=cfg.prior,
+            refine_every=cfg.refine_every,
+            gate=GateConfig(
+                min_inliers=cfg.min_inliers,
+                min_inlier_ratio=cfg.min_inlier_ratio,
+                max_position_std_m=cfg.max_position_std_m,
+                max_jump_m=cfg.max_jump_m,
+            ),
+        )
+    if model is None:
+        return Localizer.from_dataset(
+            refine_map if refine_map.is_dir() else refine_map.parent,
+            walkable_map=walkable,
+            snap_margin_m=cfg.snap_margin_m,
+            refine_config=refine_config,
+            localization_map=None if refine_map.is_dir() else refine_map,
+        )
+    return Localizer.from_checkpoint(
+        model,
+        device=cfg.device,
+        walkable_map=walkable,
+        snap_margin_m=cfg.snap_margin_m,
+        localization_map=refine_map,
+        refine_config=refine_config,
+    )
 
 
 def main(args: list[str] | None = None) -> int:

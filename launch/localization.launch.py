@@ -1,10 +1,12 @@
 """Localize a camera in a mapped building: map node + localizer node (+ RViz).
 
     ros2 launch camposer localization.launch.py model:=/path/model.pt dataset:=/path/dataset \
-        image_topic:=/camera/image_raw [image_transport:=compressed] [walkable_map:=...] [use_rviz:=false]
+        image_topic:=/camera/image_raw [image_transport:=compressed] [walkable_map:=...] [use_rviz:=false] \
+        [refine:=false]
 
 Parameters come from ``config/localization.yaml``; the arguments above override them. The
-``walkable_map`` argument defaults to the dataset's ``walkable.yaml``.
+``walkable_map`` argument defaults to the dataset's ``walkable.yaml``; with ``refine`` (default
+true) the localizer verifies every pose against the dataset's ``localization_map.npz`` (PnP).
 """
 
 from launch.actions import DeclareLaunchArgument
@@ -36,6 +38,7 @@ def generate_launch_description():
         ),
         DeclareLaunchArgument("device", default_value="cpu", description="torch device"),
         DeclareLaunchArgument("use_rviz", default_value="true", description="start RViz"),
+        DeclareLaunchArgument("refine", default_value="true", description="PnP refinement against the SfM map"),
     ]
 
     map_node = Node(
@@ -58,6 +61,8 @@ def generate_launch_description():
                 "image_transport": LaunchConfiguration("image_transport"),
                 "walkable_map": walkable_map,
                 "device": LaunchConfiguration("device"),
+                "refine": LaunchConfiguration("refine"),
+                "localization_map": dataset,
             },
         ],
     )

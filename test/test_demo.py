@@ -43,6 +43,10 @@ def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
     assert "skipped" not in summary.splitlines()[-1]  # nothing was done before the first run
     assert metrics["retrieval_baseline"]["count"] == metrics["raw"]["count"]
     assert "retrieval baseline" in summary
+    # PnP refinement: prior vs refined in the report, regressor / retrieval / refined in the summary
+    ref = metrics["refinement"]
+    assert ref["frames"] == metrics["raw"]["count"] and sum(ref["status_counts"].values()) == ref["frames"]
+    assert "refined, regressor prior" in summary and "refined, retrieval only" in summary
 
     # A second run skips every finished stage and leaves their outputs untouched.
     mtime = (out / "model" / "best.pt").stat().st_mtime_ns

@@ -262,3 +262,58 @@ def test_slow_inference_drops_old_frames_instead_of_queueing(tiny_checkpoint, te
 
     warned = [d.status[0] for d in col.msgs["/diagnostics"] if d.status[0].level == DiagnosticStatus.WARN]
     assert warned and "dropped" in warned[0].message
+
+
+def test_refinement_without_a_model_publishes_refined_poses_and_nothing_when_lost(small_dataset, ros_env, tmp_path):
+    """Retrieval + PnP only (no model_path): held-out frames come out within centimetres with the
+    PnP covariance; a blank image is `lost` and publishes nothing; diagnostics count statuses."""
+    from camposer_core.dataset import DatasetFolder
+
+    ds = DatasetFolder.open(small_dataset)
+    test = ds.poses("test")
+    idx = [len(test) // 4, len(test) // 2, 3 * len(test) // 4]
+    params = {
+        "model_path": "",
+        "localization_map": str(small_dataset),
+        "min_inliers": 20,  # 160x120 images: ~110 observations per map image
+        "max_position_std_m": 0.15,
+        "diagnostics_period_s": 0.3,
+    }
+    with (
+        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
+        RosSession("test_client") as ros,
+    ):
+        col = Collector(ros)
+        pub = ros.node.create_publisher(Image, "/camera/image_raw", SENSOR_DATA)
+        _wait_ready(ros, pub, proc)
+        stamps = []
+        images = [ds.load_image(test.frames[i]) for i in idx] + [np.full((120, 160, 3), 90, np.uint8)]
+        for k, img in enumerate(images):
+            ns = 1_700_000_000_000_000_000 + k * 100_000_000
+            stamps.append(ns)
+            pub.publish(conv.numpy_to_image(img, "rgb8", conv.ns_to_stamp(ns), "cam"))
+            ros.spin_until(
+                lambda k=k: (
+                    col.msgs["/diagnostics"]
+                    and _diag_value(col.msgs["/diagnostics"][-1], "frames_processed") == str(k + 1)
+                ),
+                30,
+                f"frame {k} processed",
+                watch=proc,
+            )
+        ros.spin_for(0.5)
+        poses = col.by_stamp("/camposer/pose_with_covariance")
+        assert stamps[-1] not in poses  # the blank image: lost, nothing published
+        close = 0
+        for ns, i in zip(stamps, idx):
+            if ns in poses:
+                p = poses[ns].pose.pose.position
+                err = np.linalg.norm(np.array([p.x, p.y, p.z]) - test.positions[i])
+                cov = np.array(poses[ns].pose.covariance).reshape(6, 6)
+                assert err < 0.1 and 0 < cov[0, 0] < 0.15**2 + 0.01**2
+                close += 1
+        assert close >= 2
+        diag = col.msgs["/diagnostics"][-1]
+        assert int(_diag_value(diag, "status_lost")) >= 1
+        assert int(_diag_value(diag, "status_refined")) == close
+        assert float(_diag_value(diag, "pnp_ms_p50")) > 0

@@ -67,6 +67,7 @@ class BuildConfig:
     align: str = "auto"
     map_frame: str = "map"
     walkable_map: Path | None = None  # nav2 map YAML in the map frame, copied in as walkable.yaml
+    localization_map: bool = True  # write localization_map.npz (PnP refinement)
     force: bool = False
 
     def __post_init__(self):
@@ -429,6 +430,10 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         from ..walkable import WalkableMap
 
         WalkableMap.load(cfg.walkable_map).save(out / "walkable.yaml")
+    if cfg.localization_map:  # PnP refinement's map (camposer_core.localization)
+        from ..localization.mapping import build_localization_map
+
+        build_localization_map(out, force=True)
     result.stage_seconds["write"] = time.perf_counter() - t0
     state.finish(
         "write",

@@ -40,6 +40,13 @@ def register(subparsers) -> None:
         action="store_true",
         help="skip the retrieval baseline (pose of the most similar training image) in the report",
     )
+    p.add_argument(
+        "--refine",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="also refine every pose by PnP against DATASET/localization_map.npz (without the split's "
+        "images) and report prior vs refined (auto: when the dataset has the map)",
+    )
     p.set_defaults(func=_cmd_evaluate)
 
 
@@ -78,6 +85,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         progress=not args.verbose,
         overwrite=args.force,
         baseline=not args.no_baseline,
+        refine={"auto": None, "on": True, "off": False}[args.refine],
     )
     print(report.label)
     print(report.table())

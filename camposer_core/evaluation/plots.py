@@ -56,12 +56,14 @@ def _panel(ax, report, positions, errors, title):
         lo, hi = np.minimum(lo, [x0, y0]), np.maximum(hi, [x1, y1])
     pad = max(2.0, 0.15 * float(np.max(hi - lo)))
     lo, hi = lo - pad, hi + pad
+    finite = np.all(np.isfinite(positions[:, :2]), axis=1)  # lost frames (refinement) have no pose
     shown = np.clip(positions[:, :2], lo, hi)
-    clipped = np.any(shown != positions[:, :2], axis=1)
-    segs = np.stack([gt[:, :2], shown], axis=1)
+    clipped = np.any(shown != positions[:, :2], axis=1) & finite
+    segs = np.stack([gt[finite, :2], shown[finite]], axis=1)
     ax.add_collection(LineCollection(segs, colors="0.55", linewidths=0.6, zorder=2))
     ax.plot(gt[:, 0], gt[:, 1], ".-", color="tab:green", ms=3, lw=1.0, label="ground truth", zorder=3)
-    ax.scatter(shown[~clipped, 0], shown[~clipped, 1], s=8, color="tab:red", label="prediction", zorder=4)
+    inside = ~clipped & finite
+    ax.scatter(shown[inside, 0], shown[inside, 1], s=8, color="tab:red", label="prediction", zorder=4)
     if clipped.any():
         ax.scatter(
             shown[clipped, 0],
@@ -87,6 +89,10 @@ def plot_topdown(report, path) -> Path:
     panels = [(report.predictions.positions, report.position_error_m, "raw")]
     if report.snapped_positions is not None:
         panels.append((report.snapped_positions, report.snapped_position_error_m, "snapped"))
+    ref = getattr(report, "refinement", None)
+    if ref is not None:  # PnP refinement: published poses (lost frames have none)
+        err = ref.per_frame["position_error_m"]
+        panels.append((ref.per_frame["positions"], err[np.isfinite(err)], "refined (PnP)"))
     pts = report.ground_truth.positions[:, :2]
     lo, hi = pts.min(0), pts.max(0)
     if report.walkable_map is not None:
@@ -116,6 +122,12 @@ def plot_error_cdf(report, path) -> Path:
     _cdf(a1, report.position_error_m, f"raw (median {report.raw.position_median_m:.2f} m)", "-")
     if report.snapped is not None:
         _cdf(a1, report.snapped_position_error_m, f"snapped (median {report.snapped.position_median_m:.2f} m)", "--")
+    ref = getattr(report, "refinement", None)
+    if ref is not None and ref.published.get("count"):  # lost frames: infinite error (the curve tops out below 1)
+        pe = np.where(np.isfinite(ref.per_frame["position_error_m"]), ref.per_frame["position_error_m"], np.inf)
+        re = np.where(np.isfinite(ref.per_frame["rotation_error_deg"]), ref.per_frame["rotation_error_deg"], np.inf)
+        _cdf(a1, pe, f"refined (median {ref.published['position_median_m']:.3f} m)", ":")
+        _cdf(a2, re, f"refined (median {ref.published['rotation_median_deg']:.2f} deg)", ":")
     for t in (0.25, 0.5, 1.0):
         a1.axvline(t, color="0.7", lw=0.8, zorder=0)
     a1.set_xlabel("position error [m]")

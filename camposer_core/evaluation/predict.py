@@ -13,7 +13,7 @@ from ..trajectory import Trajectory
 from .report import EvaluationReport, evaluate_predictions, write_report
 from .retrieval import retrieval_summary
 
-__all__ = ["predict_split", "evaluate_checkpoint"]
+__all__ = ["predict_split", "evaluate_checkpoint", "refine_predictions"]
 
 
 def predict_split(localizer, dataset, split: str, batch: int = 32, progress: bool = True) -> Trajectory:
@@ -45,13 +45,17 @@ def evaluate_checkpoint(
     label: str | None = None,
     overwrite: bool = False,
     baseline: bool = True,
+    refine: bool | None = None,
+    refine_config=None,
 ) -> EvaluationReport:
     """Localize every frame of ``split`` of ``dataset`` (a DatasetFolder) with ``checkpoint``,
     evaluate raw and snapped errors and write the report into ``out``. ``metrics_csv`` (loss
     curves) defaults to the ``metrics.csv`` next to the checkpoint, when there is one. With
     ``baseline`` (``split`` val or test, and a non-empty train split) the report also gives the
     nearest-neighbour retrieval baseline on the same frames, to judge the model against.
-    Returns the :class:`EvaluationReport`."""
+    ``refine`` (None: when the dataset has a localization map) adds PnP refinement with the
+    regressor's poses as priors, the split's images excluded from the map: the report gets a
+    prior-vs-refined section (:mod:`.refinement`). Returns the :class:`EvaluationReport`."""
     checkpoint = Path(checkpoint)
     if metrics_csv is None and (checkpoint.parent / "metrics.csv").is_file():
         metrics_csv = checkpoint.parent / "metrics.csv"
@@ -61,5 +65,33 @@ def evaluate_checkpoint(
     report = evaluate_predictions(pred, dataset.poses(split), walkable_map, snap_margin_m=snap_margin_m, label=label)
     if baseline and split in ("val", "test") and len(dataset.poses("train")) > 0:
         report.baseline = retrieval_summary(dataset, split)
+    if refine is None:
+        from ..localization import MAP_FILE
+
+        refine = (dataset.root / MAP_FILE).is_file()
+    if refine:
+        report.refinement = refine_predictions(loc, pred, dataset, split, refine_config, progress)
     write_report(report, out, loss_history_csv=metrics_csv, overwrite=overwrite)
     return report
+
+
+def refine_predictions(localizer, pred, dataset, split: str, refine_config=None, progress: bool = True):
+    """:class:`~.refinement.RefinementSummary` of PnP refinement of the predictions ``pred``
+    (a Trajectory in the split's order) against the dataset's localization map without the
+    split's images."""
+    import logging
+
+    from ..localizer import PoseEstimate, make_refiner
+    from .refinement import refine_split, summarize_refinement
+
+    refiner = make_refiner(dataset.root, refine_config, exclude_splits=() if split == "all" else (split,))
+    if split == "all":
+        logging.getLogger(__name__).warning(
+            "refining split 'all': its images are in the localization map (not a held-out result)"
+        )
+    priors = [
+        PoseEstimate(pred.positions[i], pred.quaternions[i], None, None, np.array(localizer.covariance), 0.0)
+        for i in range(len(pred))
+    ]
+    ests = refine_split(refiner, dataset, split, priors=priors, progress=progress)
+    return summarize_refinement(ests, dataset.poses(split), priors, label=f"refined {split}")

@@ -55,6 +55,7 @@ class EvaluationReport:
     missing_frames: list[str] = field(default_factory=list)
     label: str = ""
     baseline: ErrorSummary | None = None  # the retrieval baseline on the same frames (context)
+    refinement: object | None = None  # RefinementSummary: prior vs PnP-refined (evaluation/refinement.py)
 
     @property
     def frames(self) -> list[str]:
@@ -97,6 +98,7 @@ class EvaluationReport:
             "unmatched_predictions": len(self.unmatched_predictions),
             "missing_frames": len(self.missing_frames),
             "retrieval_baseline": None if self.baseline is None else self.baseline.as_dict(),
+            "refinement": None if self.refinement is None else self.refinement.as_dict(),
         }
 
     def table(self) -> str:
@@ -136,6 +138,10 @@ class EvaluationReport:
                 f"retrieval baseline (pose of the most similar training image): {b.position_median_m:.3f} m / "
                 f"{b.rotation_median_deg:.2f} deg median, {b.position_mean_m:.3f} m / {b.rotation_mean_deg:.2f} deg mean"
             )
+        if self.refinement is not None:
+            lines.append("")
+            lines.append("PnP refinement against the localization map (split's images excluded from the map):")
+            lines.append(self.refinement.table())
         if self.unmatched_predictions or self.missing_frames:
             lines.append(
                 f"{len(self.unmatched_predictions)} predictions without ground truth, "
