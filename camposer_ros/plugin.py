@@ -49,6 +49,13 @@ def register_commands(groups: dict) -> None:
         help="do not replay: wait for `ros2 bag play BAG` (started by you) and record",
     )
     e.add_argument("--no-start-node", action="store_true", help="use an already running localizer node")
+    e.add_argument(
+        "--localization-map",
+        type=Path,
+        default=None,
+        help="refine in the node by PnP against this map (a dataset folder or localization_map.npz; "
+        "it must not hold the bag's frames for an honest result)",
+    )
     e.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the node / the player")
     e.add_argument("--force", action="store_true", help="write into an existing report folder")
     e.set_defaults(func=_eval)
@@ -80,6 +87,7 @@ def _eval(args: argparse.Namespace) -> int:
         start_node=not args.no_start_node,
         timeout_s=args.timeout,
         force=args.force,
+        localization_map=args.localization_map,
     )
     try:
         result = run_bag_eval(config)
