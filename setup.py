@@ -63,6 +63,7 @@ setup(
         "torch==2.14.1",
         "torchvision==0.29.2",
         "rosbags==0.11.9",
+        "gtsam==4.3.0",  # fixed-lag smoother of the pose fusion (camposer_core.fusion)
     ],
     extras_require={
         "ros": ROS_WHEELS,
