@@ -44,6 +44,7 @@ class FusionConfig:
     odom_timeout_s: float = 0.5  # no odometry this long after a fix stamp: constant-velocity model
     cv_trans_std_per_s: float = 0.5  # constant-velocity model noise (no odometry), m per s
     cv_rot_std_per_s: float = 0.3  # rad per s
+    cv_window_s: float = 1.0  # velocity of the constant-velocity model: over the nodes of this last span
 
     def __post_init__(self):
         if self.robust not in _ROBUST:

@@ -168,6 +168,7 @@ class PoseFusion:
         self._next_key = 0
         self._last: _Node | None = None
         self._prev: _Node | None = None
+        self._history: deque[_Node] = deque(maxlen=64)  # recent nodes, for the constant-velocity model
         self._candidates: list[tuple[_Fix, gtsam.Pose3 | None]] = []
         self._rejected_in_a_row = 0
 
@@ -309,7 +310,8 @@ class PoseFusion:
             return delta, np.diag([sr**2] * 3 + [st**2] * 3)
         dt = max(stamp - last.stamp, 1e-3)
         twist = np.zeros(6)
-        prev = self._prev
+        # velocity over the last ~cv_window_s of nodes (two noisy neighbours would give a noisy one)
+        prev = next((n for n in self._history if n.stamp >= last.stamp - cfg.cv_window_s), None)
         if prev is not None and last.stamp > prev.stamp:
             twist = gtsam.Pose3.Logmap(prev.pose.between(last.pose)) / (last.stamp - prev.stamp)
         sr, st = cfg.cv_rot_std_per_s * dt + 1e-3, cfg.cv_trans_std_per_s * dt + 1e-3
@@ -365,6 +367,7 @@ class PoseFusion:
         node = _Node(key, fix.stamp, fix.pose, fix.cov, odom)
         with self._lock:
             self._prev, self._last = None, node
+            self._history.append(node)
             self.stats.initialisations += 1
             self.stats.fixes_accepted += 1
 
@@ -405,6 +408,7 @@ class PoseFusion:
         node = _Node(key, fix.stamp, pose, cov, odom)
         with self._lock:
             self._prev, self._last = last, node
+            self._history.append(node)
             self._rejected_in_a_row = 0
             self.stats.fixes_accepted += 1
             self.stats.update_ms.append((time.perf_counter() - t0) * 1e3)
