@@ -83,6 +83,7 @@ setup(
             "camposer = camposer_core.cli:main",
             "localizer_node = camposer_ros.localizer_node:main",
             "map_node = camposer_ros.map_node:main",
+            "fusion_node = camposer_ros.fusion_node:main",
         ],
         # optional parts of the `camposer` command that need ROS 2 (see camposer_core/plugins.py)
         "camposer.plugins": ["ros = camposer_ros.plugin"],
