@@ -13,6 +13,13 @@ No ROS imports here (REP-105 frames are plain strings; conversions live in ``cam
 
 from .config import FusionConfig
 from .extrinsics import Extrinsics
-from .smoother import FusedPose, FusionStats, PoseFusion
 
 __all__ = ["FusionConfig", "Extrinsics", "PoseFusion", "FusedPose", "FusionStats"]
+
+
+def __getattr__(name):  # gtsam (0.6 s to import) only for those who use the smoother
+    if name in ("PoseFusion", "FusedPose", "FusionStats"):
+        from . import smoother
+
+        return getattr(smoother, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
