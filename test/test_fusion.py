@@ -226,3 +226,28 @@ def test_synthetic_odometry_drifts_as_configured(walk, tmp_path):
     paths = write_odometry(tmp_path, cam, OdometryConfig(), seed=1)
     assert Trajectory.load_csv(paths["odometry"]).positions.shape == odo.positions.shape
     assert Extrinsics.load_yaml(paths["extrinsics"]).base_frame == "base_link"
+
+
+def test_cli_fuse_writes_fused_poses_and_report(walk, tmp_path, capsys):
+    from camposer_core.cli import main
+
+    cam, _, _ = walk
+    fixes, _, _ = noisy_fixes(cam)
+    fixes.save_csv(tmp_path / "fixes.csv")
+    cam.save_csv(tmp_path / "groundtruth.csv")
+    paths = write_odometry(tmp_path, cam, OdometryConfig(), seed=1)
+    out = tmp_path / "fused"
+    args = ["fuse", str(tmp_path / "fixes.csv"), "--odometry", str(paths["odometry"])]
+    args += ["--extrinsics", str(paths["extrinsics"]), "--ground-truth", str(tmp_path / "groundtruth.csv")]
+    args += ["--out", str(out), "--fix-std-m", "0.5", "--fix-std-deg", "3"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "fused (base, every output)" in text and "raw fixes" in text
+    import json
+
+    rep = json.loads((out / "fusion_metrics.json").read_text())["report"]
+    assert rep["fused"]["position_median_m"] < 0.5 * rep["raw"]["position_median_m"]
+    assert (out / "fusion.png").stat().st_size > 10_000
+    assert len(Trajectory.load_csv(out / "fused.csv")) > 1000
+    assert main(args) == 1  # an existing report is not overwritten without --force
+    assert "--force" in capsys.readouterr().err
