@@ -24,7 +24,7 @@ odometry message):
    ``fusion_node`` (subprocess) at ``--node-speed`` x real time; fused error of the received base
    poses and latency odometry publish -> base pose receipt (includes DDS both ways).
 
-    .venv/bin/python bench/bench_fusion.py [--demo /work/demo_ref] [--node] [--sweep]
+    .venv/bin/python bench/bench_fusion.py [--demo /work/demo_ref] [--node] [--sweep] [--proxy]
 """
 
 from __future__ import annotations
@@ -58,8 +58,52 @@ from camposer_core.synthetic.odometry import (  # noqa: E402
 from camposer_core.trajectory import Trajectory  # noqa: E402
 
 
+def proxy_fixes(lap: Trajectory, seed: int) -> tuple[Trajectory, np.ndarray]:
+    """Regressor-LIKE fixes for when no trained model's fixes exist (``--proxy``; labelled as such
+    in the output): ground truth + errors correlated over ~1 s (0.45 m per horizontal axis) + white
+    noise (0.25 m) + 12 % gross errors of 1.5-6 m, rotation errors ~3 deg correlated + 2 deg white;
+    the issue quotes the regressor at 0.65 m median / 1.3 m mean. Covariance = per-axis RMSE
+    (as the checkpoint's ErrorStats)."""
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.spatial.transform import Rotation
+
+    from camposer_core.geometry import quat_from_scipy, quat_to_scipy
+
+    rng = np.random.default_rng(seed)
+    n = len(lap)
+
+    def smooth():
+        x = gaussian_filter1d(rng.standard_normal(n + 200), 5.0)[100 : 100 + n]
+        return x / x.std()
+
+    e = np.stack([smooth() for _ in range(3)], 1) * [0.45, 0.45, 0.1] + rng.normal(0, 0.25, (n, 3)) * [1, 1, 0.3]
+    bad = rng.random(n) < 0.12
+    ang, r = rng.uniform(0, 2 * np.pi, n), rng.uniform(1.5, 6.0, n)
+    e[bad, :2] += (np.stack([np.cos(ang), np.sin(ang)], 1) * r[:, None])[bad]
+    rv = np.stack([smooth() for _ in range(3)], 1) * math.radians(3) + rng.normal(0, math.radians(2), (n, 3))
+    q = quat_from_scipy(Rotation.from_rotvec(rv) * quat_to_scipy(lap.quaternions))
+    rmse = np.sqrt(np.mean(e**2, axis=0))
+    rot_rmse = np.sqrt(np.mean(rv**2, axis=0))
+    return Trajectory(lap.frames, lap.timestamps, lap.positions + e, q), np.diag(np.r_[rmse**2, rot_rmse**2])
+
+
+def load_proxy(seed: int):
+    """The default building's walk (no rendering), its last lap at 5 fps with :func:`proxy_fixes`."""
+    from camposer_core.synthetic.config import SynthConfig
+    from camposer_core.synthetic.scene import generate_scene
+
+    gt = generate_scene(SynthConfig()).walkthrough()
+    last = gt.recordings[-1]
+    lap = gt.subset(np.flatnonzero([r == last for r in gt.recordings])[::2])
+    fixes, cov = proxy_fixes(lap, seed)
+    keep = (gt.timestamps >= fixes.timestamps[0] - 1.0) & (gt.timestamps <= fixes.timestamps[-1] + 1.0)
+    lap = gt.subset(np.flatnonzero(keep))
+    return fixes, cov, lap, simulate_odometry(base_trajectory(lap), OdometryConfig(), seed=seed), gt
+
+
 def load_inputs(demo: Path, seed: int):
-    """(fixes, covariance (6x6), lap ground truth (camera), odometry) of the demo's held-out lap."""
+    """(fixes, covariance (6x6), lap ground truth (camera), odometry, whole walk's ground truth)
+    of the demo's held-out lap."""
     pred_csv = demo / "evaluation" / "predictions.csv"
     if not pred_csv.is_file():
         sys.exit(f"{pred_csv} is missing: run `camposer demo` (or evaluate the test split) first")
@@ -77,7 +121,7 @@ def load_inputs(demo: Path, seed: int):
     keep = (gt.timestamps >= fixes.timestamps[0] - 1.0) & (gt.timestamps <= fixes.timestamps[-1] + 1.0)
     lap = gt.subset(np.flatnonzero(keep))
     odo = simulate_odometry(base_trajectory(lap), OdometryConfig(), seed=seed)
-    return fixes, cov, lap, odo
+    return fixes, cov, lap, odo, gt
 
 
 def with_outliers(fixes: Trajectory, fraction: float, seed: int) -> tuple[Trajectory, np.ndarray]:
@@ -98,13 +142,12 @@ def run_core(cfg, fixes, cov, odo, base_gt, latency):
     return run, evaluate_run(run, base_gt)
 
 
-def cost_vs_length(demo: Path, seed: int) -> list[tuple[float, float, float]]:
-    """(fraction of the run, mean ms, p95 ms) of smoother updates per tenth of a 3-lap walk."""
+def cost_vs_length(gt: Trajectory, seed: int) -> list[tuple[float, float, float]]:
+    """(fraction of the run, median ms, p95 ms) of smoother updates per tenth of the whole walk."""
     from scipy.spatial.transform import Rotation
 
     from camposer_core.geometry import quat_from_scipy, quat_to_scipy
 
-    gt = Trajectory.load_csv(demo / "building" / "groundtruth.csv")
     rng = np.random.default_rng(seed)
     n = len(gt)
     pos = gt.positions + rng.normal(0, 0.6 / math.sqrt(3), (n, 3))
@@ -117,9 +160,9 @@ def cost_vs_length(demo: Path, seed: int) -> list[tuple[float, float, float]]:
     out = []
     for k in range(10):
         m = (idx >= k * idx.max() / 10) & (idx < (k + 1) * idx.max() / 10 + (k == 9))
-        out.append((k / 10, float(run.update_ms[m].mean()), float(np.percentile(run.update_ms[m], 95))))
+        out.append((k / 10, float(np.median(run.update_ms[m])), float(np.percentile(run.update_ms[m], 95))))
     print(
-        f"  3-lap walk {gt.timestamps[-1]:.0f} s, {rep.fixes} fixes: fused median {rep.fused.position_median_m:.3f} m "
+        f"  whole walk {gt.timestamps[-1]:.0f} s, {rep.fixes} fixes: fused median {rep.fused.position_median_m:.3f} m "
         f"(raw {rep.raw.position_median_m:.3f} m)"
     )
     return out
@@ -218,13 +261,23 @@ def main(argv=None) -> int:
     ap.add_argument("--node-speed", type=float, default=1.0, help="replay speed for --node")
     ap.add_argument("--sweep", action="store_true", help="also print a small sweep of lag and fix covariance scale")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers here")
+    ap.add_argument(
+        "--proxy",
+        action="store_true",
+        help="no trained model: regressor-LIKE synthetic fixes on the default building's last lap (labelled PROXY)",
+    )
     args = ap.parse_args(argv)
 
-    fixes, cov, lap, odo = load_inputs(args.demo, args.seed)
+    if args.proxy:
+        fixes, cov, lap, odo, walk = load_proxy(args.seed)
+        source = "PROXY (synthetic regressor-like errors, not a trained model)"
+    else:
+        fixes, cov, lap, odo, walk = load_inputs(args.demo, args.seed)
+        source = f"{args.demo}, trained model's raw fixes"
     base_gt = base_trajectory(lap)
     std = np.sqrt(np.diag(cov))
     print(
-        f"held-out lap of {args.demo}: {len(fixes)} regressor fixes over {fixes.timestamps[-1] - fixes.timestamps[0]:.1f} s, "
+        f"held-out lap ({source}): {len(fixes)} fixes over {fixes.timestamps[-1] - fixes.timestamps[0]:.1f} s, "
         f"{len(odo)} odometry messages (50 Hz, {OdometryConfig()}); fix std from the checkpoint "
         f"{np.round(std[:3], 3).tolist()} m, {np.round(np.degrees(std[3:]), 2).tolist()} deg"
     )
@@ -260,11 +313,11 @@ def main(argv=None) -> int:
     bars["pose out p95 <= 5 ms (core)"] = clean.latency_ms_p95 <= 5.0
 
     print("\n4. smoother time per accepted fix vs run length")
-    rows = cost_vs_length(args.demo, args.seed)
-    for frac, mean, p95 in rows:
-        print(f"  run {100 * frac:3.0f}-{100 * frac + 10:3.0f} %: mean {mean:.2f} ms, p95 {p95:.2f} ms")
+    rows = cost_vs_length(walk, args.seed)
+    for frac, med, p95 in rows:
+        print(f"  run {100 * frac:3.0f}-{100 * frac + 10:3.0f} %: median {med:.2f} ms, p95 {p95:.2f} ms")
     results["cost_vs_length"] = rows
-    bars["cost flat (last tenth mean <= 1.5 x first + 0.2 ms)"] = rows[-1][1] <= 1.5 * rows[0][1] + 0.2
+    bars["cost flat (last tenth median <= 1.5 x first + 0.2 ms)"] = rows[-1][1] <= 1.5 * rows[0][1] + 0.2
 
     if args.sweep:
         print("\n   sweep on the same lap (lag_s x fix_cov_scale): fused median / p90 m, max jump m")
@@ -287,7 +340,12 @@ def main(argv=None) -> int:
         )
         print(f"  node diagnostics: {nd['diagnostics']}")
         results["node"] = {k: (v.as_dict() if hasattr(v, "as_dict") else v) for k, v in nd.items()}
-        bars["node: pose out p95 <= 5 ms (odometry publish -> receipt)"] = nd["latency_ms_p95"] <= 5.0
+        own = float(nd["diagnostics"].get("pose_out_ms_p95", "nan"))
+        print(f"  node's own odometry callback -> pose published: p95 {own:.3f} ms (its /diagnostics)")
+        bars["node: odometry callback -> pose published p95 <= 5 ms (node's diagnostics)"] = own <= 5.0
+        bars["node: odometry publish -> base pose receipt p95 <= 5 ms (incl. DDS, this process)"] = (
+            nd["latency_ms_p95"] <= 5.0
+        )
 
     print("\nbars:")
     for name, ok in bars.items():
