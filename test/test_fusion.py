@@ -251,3 +251,19 @@ def test_cli_fuse_writes_fused_poses_and_report(walk, tmp_path, capsys):
     assert len(Trajectory.load_csv(out / "fused.csv")) > 1000
     assert main(args) == 1  # an existing report is not overwritten without --force
     assert "--force" in capsys.readouterr().err
+
+
+def test_distance_gate_rejects_a_far_fix_whatever_covariance_it_claims():
+    t, p_map, p_odom, q = _line()
+    fusion = PoseFusion(FusionConfig(init_fixes=1))
+    good = np.diag([0.01] * 3 + [1e-3] * 3)
+    huge = np.diag([25.0] * 3 + [0.1] * 3)  # "5 m sigma": the Mahalanobis gate alone would pass 5 m
+    for k in range(len(t)):
+        fusion.add_odometry(t[k], Pose(p_odom[k], q[k]))
+    fusion.add_fix(t[50], Pose(p_map[50], q[50]), good)
+    fusion.add_fix(t[100], Pose(p_map[100] + [0.0, 5.0, 0.0], q[100]), huge)
+    fusion.add_fix(t[150], Pose(p_map[150] + [0.0, 1.0, 0.0], q[150]), huge)
+    fusion.update(now=t[-1])
+    assert fusion.stats.fixes_rejected == 1 and list(fusion.stats.rejected_stamps) == [t[100]]
+    assert fusion.stats.fixes_accepted == 2
+    assert FusionConfig(gate_max_distance_m=0).gate_max_distance_m == 0  # can be switched off

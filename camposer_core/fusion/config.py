@@ -35,6 +35,7 @@ class FusionConfig:
     robust: str = "huber"  # huber | cauchy | none (on the whitened fix error)
     robust_k: float = 1.345
     gate_chi2: float = 22.46  # Mahalanobis gate on a fix (6 DoF; 22.46 = 99.9 %); 0 = no gating
+    gate_max_distance_m: float = 3.0  # also reject fixes this far (+ 3 sigma of the prediction) from it; 0 = off
     init_fixes: int = 2  # consecutive mutually consistent fixes needed to initialise
     reset_after_rejections: int = 15  # this many rejected fixes in a row re-initialise from fixes
     initialpose_min_std_m: float = 0.05  # floor on /initialpose variances (RViz sends z = 0 variance)

@@ -30,6 +30,7 @@ different threads; shared state is guarded by one lock held only for short copie
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -117,6 +118,7 @@ class FusionStats:
     fix_lag_s: deque = field(default_factory=lambda: deque(maxlen=200))  # arrival - image stamp
     update_ms: deque = field(default_factory=lambda: deque(maxlen=200))  # smoother time per accepted fix
     last_mahalanobis2: float = float("nan")
+    rejected_stamps: deque = field(default_factory=lambda: deque(maxlen=10000))  # image stamps of rejected fixes
 
 
 @dataclass
@@ -323,6 +325,14 @@ class PoseFusion:
         S = pred_cov + fix.cov
         return float(e @ np.linalg.solve(S, e))
 
+    def _too_far(self, pred: gtsam.Pose3, pred_cov: np.ndarray, fix: _Fix) -> bool:
+        """The fix is further from the prediction than ``gate_max_distance_m`` plus 3 sigma of
+        the prediction's own position uncertainty (whatever covariance the fix claims: an
+        RMSE-based fix covariance inflated by gross errors cannot hide a 5 m jump)."""
+        d = float(np.linalg.norm(fix.pose.translation() - pred.translation()))
+        sigma = math.sqrt(max(float(np.linalg.eigvalsh(pred_cov[3:, 3:]).max()), 0.0))
+        return d > self.config.gate_max_distance_m + 3.0 * sigma
+
     def _fix_noise(self, cov: np.ndarray):
         cfg = self.config
         base = gtsam.noiseModel.Gaussian.Covariance(cov)
@@ -377,11 +387,16 @@ class PoseFusion:
         last = self._last
         delta, q = self._motion(last, fix.stamp, odom)
         pred = last.pose.compose(delta)
-        d2 = self._gate(pred, _transport(last.cov, delta) + q, fix)
+        pred_cov = _transport(last.cov, delta) + q
+        d2 = self._gate(pred, pred_cov, fix)
         self.stats.last_mahalanobis2 = d2
-        if gate and cfg.gate_chi2 > 0 and d2 > cfg.gate_chi2:
+        if gate and (
+            (cfg.gate_chi2 > 0 and d2 > cfg.gate_chi2)
+            or (cfg.gate_max_distance_m > 0 and self._too_far(pred, pred_cov, fix))
+        ):
             with self._lock:
                 self.stats.fixes_rejected += 1
+                self.stats.rejected_stamps.append(fix.stamp)
                 self._rejected_in_a_row += 1
                 reset = cfg.reset_after_rejections > 0 and self._rejected_in_a_row >= cfg.reset_after_rejections
                 if reset:
