@@ -101,15 +101,21 @@ def load_proxy(seed: int):
     return fixes, cov, lap, simulate_odometry(base_trajectory(lap), OdometryConfig(), seed=seed), gt
 
 
+SNAPPED: dict[str, Trajectory] = {}  # the snapped fixes of predictions.csv, when it has them
+
+
 def load_inputs(demo: Path, seed: int):
     """(fixes, covariance (6x6), lap ground truth (camera), odometry, whole walk's ground truth)
     of the demo's held-out lap."""
     pred_csv = demo / "evaluation" / "predictions.csv"
     if not pred_csv.is_file():
         sys.exit(f"{pred_csv} is missing: run `camposer demo` (or evaluate the test split) first")
-    fixes = Trajectory.load_csv(pred_csv)
-    fixes = fixes.subset(np.argsort(fixes.timestamps, kind="stable"))
-    fixes = Trajectory(fixes.frames, fixes.timestamps, fixes.positions, fixes.quaternions)
+    table = Trajectory.load_csv(pred_csv)
+    table = table.subset(np.argsort(table.timestamps, kind="stable"))
+    fixes = Trajectory(table.frames, table.timestamps, table.positions, table.quaternions)
+    if all(f"snapped_{a}" in table.extra for a in "xyz"):  # what the node publishes with snapping on
+        snapped = np.stack([np.asarray(table.extra[f"snapped_{a}"], float) for a in "xyz"], axis=1)
+        SNAPPED["fixes"] = Trajectory(table.frames, table.timestamps, snapped, table.quaternions)
     ckpt = demo / "model" / "best.pt"
     if ckpt.is_file():
         from camposer_core.training.checkpoint import Checkpoint
@@ -292,6 +298,12 @@ def main(argv=None) -> int:
     bars["fused median <= 0.15 m"] = clean.fused.position_median_m <= 0.15
     bars["fused p90 <= 0.4 m"] = clean.fused.position_p90_m <= 0.4
     bars["no jump > 0.3 m"] = clean.fused_max_jump_m <= 0.3
+
+    if "fixes" in SNAPPED:
+        print("\n1b. the same fixes snapped onto the walkable map (what the localizer node publishes with snap on)")
+        _, snap = run_core(cfg, SNAPPED["fixes"], cov, odo, base_gt, args.latency)
+        print("  " + "\n  ".join(snap.lines()[:3]))
+        results["snapped"] = snap.as_dict()
 
     print("\n2. 10 % of the fixes replaced by poses 5 m off")
     bad_fixes, bad = with_outliers(fixes, 0.10, args.seed + 1)

@@ -27,9 +27,10 @@ from ..geometry import (
     summarize_errors,
 )
 from ..trajectory import Trajectory
+from .extrinsics import Extrinsics
 from .smoother import FusionStats, PoseFusion
 
-__all__ = ["FusionRun", "FusionReport", "replay", "evaluate_run", "to_base", "interpolate_trajectory"]
+__all__ = ["FusionRun", "FusionReport", "replay", "evaluate_run", "to_base", "to_camera", "interpolate_trajectory"]
 
 
 @dataclass
@@ -46,15 +47,25 @@ class FusionRun:
     update_ms: np.ndarray
     update_index: np.ndarray
     stats: FusionStats
+    extrinsics: Extrinsics | None = None  # the fusion's (to compare in the camera frame too)
 
 
-def to_base(camera: Trajectory, fusion: PoseFusion) -> Trajectory:
-    """``map_from_base`` of each ``map_from_camera`` pose, with the fusion's extrinsics."""
-    cam_from_base = np.linalg.inv(fusion.extrinsics.base_from_camera.as_matrix())
-    if not len(camera):
-        return camera
-    p, q = pose_from_matrix(pose_to_matrix(camera.positions, camera.quaternions) @ cam_from_base)
-    return Trajectory(camera.frames, camera.timestamps, p, q, camera.recordings)
+def to_base(camera: Trajectory, fusion) -> Trajectory:
+    """``map_from_base`` of each ``map_from_camera`` pose, with the extrinsics of ``fusion`` (a
+    :class:`PoseFusion` or anything with an ``extrinsics`` attribute)."""
+    return _apply(camera, np.linalg.inv(fusion.extrinsics.base_from_camera.as_matrix()))
+
+
+def to_camera(base: Trajectory, extrinsics: Extrinsics) -> Trajectory:
+    """``map_from_camera`` of each ``map_from_base`` pose."""
+    return _apply(base, extrinsics.base_from_camera.as_matrix())
+
+
+def _apply(traj: Trajectory, right: np.ndarray) -> Trajectory:
+    if not len(traj):
+        return traj
+    p, q = pose_from_matrix(pose_to_matrix(traj.positions, traj.quaternions) @ right)
+    return Trajectory(traj.frames, traj.timestamps, p, q, traj.recordings)
 
 
 def interpolate_trajectory(traj: Trajectory, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -128,6 +139,7 @@ def replay(
         update_ms=np.asarray(upd_ms),
         update_index=np.asarray(upd_i, int),
         stats=fusion.stats,
+        extrinsics=fusion.extrinsics,
     )
 
 
@@ -143,6 +155,8 @@ class FusionReport:
 
     fused: ErrorSummary
     raw: ErrorSummary
+    fused_camera: ErrorSummary  # the same outputs as camera poses (base @ base_from_camera) vs the true camera
+    raw_camera: ErrorSummary  # the raw fixes as they came (camera poses) vs the true camera
     fused_max_jump_m: float
     raw_max_jump_m: float
     fused_max_step_m: float
@@ -166,6 +180,10 @@ class FusionReport:
         return [
             f"fused (base, every output): {self.fused}",
             f"raw fixes (camera->base):   {self.raw}",
+            f"camera frame: fused {self.fused_camera.position_median_m:.3f} / {self.fused_camera.position_mean_m:.3f}"
+            f" / {self.fused_camera.position_p90_m:.3f} m (median/mean/p90), {self.fused_camera.rotation_median_deg:.2f}"
+            f" deg median; raw fixes {self.raw_camera.position_median_m:.3f} / {self.raw_camera.position_mean_m:.3f} / "
+            f"{self.raw_camera.position_p90_m:.3f} m, {self.raw_camera.rotation_median_deg:.2f} deg",
             f"max jump between consecutive outputs: fused {self.fused_max_jump_m:.3f} m (max step "
             f"{self.fused_max_step_m:.3f} m), raw fixes {self.raw_max_jump_m:.3f} m",
             f"fixes {self.fixes}: accepted {self.fixes_accepted}, rejected {self.fixes_rejected}, dropped "
@@ -196,6 +214,10 @@ def evaluate_run(run: FusionRun, base_gt: Trajectory) -> FusionReport:
         raise ValueError("the fusion produced no output (never initialised): nothing to evaluate")
     fe, fr, _ = _errors(run.outputs, base_gt)
     re_, rr, _ = _errors(run.raw_base, base_gt)
+    ext = run.extrinsics or Extrinsics.identity()
+    cam_gt = to_camera(base_gt, ext)
+    fce, fcr, _ = _errors(to_camera(run.outputs, ext), cam_gt)
+    rce, rcr, _ = _errors(to_camera(run.raw_base, ext), cam_gt)
     lat = run.odometry_ms if run.odometry_ms.size else np.zeros(1)
     upd = run.update_ms if run.update_ms.size else np.zeros(1)
     k = max(1, upd.size // 5)
@@ -203,6 +225,8 @@ def evaluate_run(run: FusionRun, base_gt: Trajectory) -> FusionReport:
     return FusionReport(
         fused=summarize_errors(fe, fr),
         raw=summarize_errors(re_, rr),
+        fused_camera=summarize_errors(fce, fcr),
+        raw_camera=summarize_errors(rce, rcr),
         fused_max_jump_m=_max_jump(run.outputs, base_gt),
         raw_max_jump_m=_max_jump(run.raw_base, base_gt),
         fused_max_step_m=float(np.linalg.norm(np.diff(run.outputs.positions, axis=0), axis=1).max())
