@@ -169,7 +169,6 @@ class PoseFusion:
         self._smoother: gtsam.IncrementalFixedLagSmoother | None = None
         self._next_key = 0
         self._last: _Node | None = None
-        self._prev: _Node | None = None
         self._history: deque[_Node] = deque(maxlen=64)  # recent nodes, for the constant-velocity model
         self._candidates: list[tuple[_Fix, gtsam.Pose3 | None]] = []
         self._rejected_in_a_row = 0
@@ -348,7 +347,6 @@ class PoseFusion:
         if self._candidates:
             pf, po = self._candidates[-1]
             tmp = _Node(-1, pf.stamp, pf.pose, pf.cov, po)
-            self._prev = None
             delta, q = self._motion(tmp, fix.stamp, odom)
             d2 = self._gate(pf.pose.compose(delta), _transport(pf.cov, delta) + q, fix)
             if cfg.gate_chi2 > 0 and d2 > cfg.gate_chi2:
@@ -376,7 +374,7 @@ class PoseFusion:
         self._smoother.update(graph, values, stamps)
         node = _Node(key, fix.stamp, fix.pose, fix.cov, odom)
         with self._lock:
-            self._prev, self._last = None, node
+            self._last = node
             self._history.append(node)
             self.stats.initialisations += 1
             self.stats.fixes_accepted += 1
@@ -422,7 +420,7 @@ class PoseFusion:
         cov = _sym(self._smoother.marginalCovariance(key))
         node = _Node(key, fix.stamp, pose, cov, odom)
         with self._lock:
-            self._prev, self._last = last, node
+            self._last = node
             self._history.append(node)
             self._rejected_in_a_row = 0
             self.stats.fixes_accepted += 1
