@@ -64,6 +64,7 @@ setup(
         "torchvision==0.29.2",
         "rosbags==0.11.9",
         "threadpoolctl==3.6.0",  # one BLAS thread for PnP matching (see camposer_core/localization/refiner.py)
+        "gtsam==4.3.0",  # fixed-lag smoother of the pose fusion (camposer_core.fusion)
     ],
     extras_require={
         "ros": ROS_WHEELS,
@@ -83,6 +84,7 @@ setup(
             "camposer = camposer_core.cli:main",
             "localizer_node = camposer_ros.localizer_node:main",
             "map_node = camposer_ros.map_node:main",
+            "fusion_node = camposer_ros.fusion_node:main",
         ],
         # optional parts of the `camposer` command that need ROS 2 (see camposer_core/plugins.py)
         "camposer.plugins": ["ros = camposer_ros.plugin"],

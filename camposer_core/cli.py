@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "camposer_core.walkable.cli",  # map from-trajectory|from-image|show
     "camposer_core.training.cli",  # train, export
     "camposer_core.evaluation.cli",  # evaluate
+    "camposer_core.fusion.cli",  # fuse
     "camposer_core.bags.cli",  # bag write (bag eval: the ROS plugin)
     "camposer_core.demo",  # demo
 ]

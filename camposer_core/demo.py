@@ -185,7 +185,12 @@ def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | 
         )
         return None
     if _prepare(folder, cfg.force, "replay through the ROS 2 localizer node"):
-        result = replay_split(dataset.root, checkpoint, folder, split="test", force=True)
+        # the building's simulated odometry (camposer synth) also goes into the bag: the fusion
+        # node then runs beside the localizer and the report has fused base poses too
+        building = folder.parent / "building"
+        robot = {"odometry": building / "odometry.csv", "extrinsics": building / "extrinsics.yaml"}
+        robot = robot if all(p.is_file() for p in robot.values()) else {}
+        result = replay_split(dataset.root, checkpoint, folder, split="test", force=True, **robot)
         print(result)
         _mark_done(folder, {"frames_sent": result.frames_sent, "poses_received": result.poses_received})
     summary = folder / "report" / "bag_eval.json"
@@ -341,6 +346,15 @@ def _write_summary(
             f"{replay.get('frames_sent')} images"
             + (f"; latency p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms" if "p50_ms" in lat else "")
         )
+        fusion = replay.get("fusion") or {}
+        if "report" in fusion:
+            lines.append(
+                f"- Fused with the walk's simulated odometry (fusion node, camera frame at the image stamps): "
+                f"{_fmt_errors(fusion, 'report')}; {fusion['base_poses_received']} base poses for "
+                f"{fusion['odometry_sent']} odometry messages"
+            )
+        elif "error" in fusion:
+            lines.append(f"- Fusion node: {fusion['error']}")
     elif cfg.replay:
         lines.append("- ROS 2 replay: skipped (see the log above)")
     lines += [

@@ -37,15 +37,25 @@ from pathlib import Path
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
 from sensor_msgs.msg import CompressedImage, Image
 
 from camposer_core.bags import BagTopics, header_stamp_ns, iter_messages, read_ground_truth, write_dataset_bag
 from camposer_core.dataset import DatasetFolder
 from camposer_core.evaluation import evaluate_predictions, write_report
+from camposer_core.fusion.extrinsics import Extrinsics
 from camposer_core.trajectory import Trajectory
 from camposer_core.walkable import WalkableMap
 
 from . import conversions as conv
+from .fusion_eval import (
+    FusionRecorder,
+    bag_extrinsics,
+    bag_has_odometry,
+    fused_summary,
+    fusion_lines,
+    fusion_node_params,
+)
 from .localizer_node import LocalizerNodeConfig
 from .process import NodeProcess, RosSession
 from .qos import RELIABLE, SENSOR_DATA
@@ -82,6 +92,7 @@ class BagEvalConfig:
     force: bool = False
     topics: BagTopics = BagTopics()
     localization_map: Path | None = None  # PnP refinement in the node (None: regressor poses only)
+    fuse: bool = True  # when the bag has odometry: also run the fusion node and report fused poses
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,7 @@ class BagEvalResult:
     node_received: int | None
     files: dict[str, Path] = field(default_factory=dict)
     status_counts: dict | None = None  # refined / prior_only / lost from the node's diagnostics
+    fusion: dict | None = None  # camposer_ros.fusion_eval.fused_summary, when the fusion node ran
 
     def as_dict(self) -> dict:
         return {
@@ -131,6 +143,7 @@ class BagEvalResult:
             "latency": asdict(self.latency),
             "evaluation": self.report.as_dict(),
             "refinement_status": self.status_counts,
+            "fusion": self.fusion,
         }
 
     def __str__(self) -> str:
@@ -153,9 +166,8 @@ class BagEvalResult:
                 if self.status_counts
                 else []
             )
-            + [
-                f"report: {self.out}",
-            ]
+            + (fusion_lines(self.fusion) if self.fusion else [])
+            + [f"report: {self.out}"]
         )
 
 
@@ -226,20 +238,33 @@ def _node_params(cfg: BagEvalConfig, image_topic: str) -> dict:
 
 
 def play_bag(
-    ros: RosSession, pub, bag, topic: str, rate: float = 1.0, sent: dict[int, float] | None = None
+    ros: RosSession,
+    pub,
+    bag,
+    topic: str,
+    rate: float = 1.0,
+    sent: dict[int, float] | None = None,
+    extra: dict[str, tuple[object, dict[int, float]]] | None = None,
 ) -> dict[int, float]:
     """Publish the messages of ``topic`` in ``bag`` (serialized, unchanged) on ``pub`` at the
     bag's timing divided by ``rate``, spinning ``ros`` meanwhile. Returns (and fills ``sent``)
-    header stamp (ns) → monotonic publish time (s)."""
+    header stamp (ns) → monotonic publish time (s). ``extra``: more topics to play interleaved,
+    ``{topic: (publisher, sent dict to fill)}`` (e.g. /odom)."""
     sent = {} if sent is None else sent
+    extra = extra or {}
     t0 = first = None
-    for m in iter_messages(bag, [topic]):
+    for m in iter_messages(bag, [topic, *extra]):
         if t0 is None:
             t0, first = time.monotonic(), m.log_time_ns
         due = t0 + (m.log_time_ns - first) / 1e9 / rate
         while (wait := due - time.monotonic()) > 0:
             ros.executor.spin_once(timeout_sec=min(wait, 0.01))
         stamp = header_stamp_ns(m)
+        if m.topic in extra:
+            extra[m.topic][0].publish(m.data)
+            extra[m.topic][1][stamp] = time.monotonic()
+            ros.executor.spin_once(timeout_sec=0)
+            continue
         pub.publish(m.data)
         sent[stamp] = time.monotonic()
         ros.executor.spin_once(timeout_sec=0)
@@ -290,17 +315,34 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
         raise ValueError(f"{cfg.bag}: no ground truth on {topics.ground_truth}")
 
     sent: dict[int, float] = {}
-    node_proc = None
+    odom_sent: dict[int, float] = {}
+    fuse = cfg.fuse and cfg.play and bag_has_odometry(cfg.bag, topics.odometry)
+    extrinsics = (bag_extrinsics(cfg.bag) or Extrinsics.identity()) if fuse else None
+    node_proc = fusion_proc = None
     if cfg.start_node:
         node_proc = NodeProcess("localizer_node", _node_params(cfg, image_topic), log_path=out / "localizer_node.log")
         node_proc.start()
+    if fuse:
+        params = fusion_node_params(extrinsics, topics.odometry)
+        fusion_proc = NodeProcess("fusion_node", params, log_path=out / "fusion_node.log").start()
     try:
         with RosSession("camposer_bag_eval") as ros:
             rec = _Recorder(ros, None if cfg.play else image_topic, image_type)
+            fusion_rec = FusionRecorder(ros) if fuse else None
             if cfg.play:
                 pub = ros.node.create_publisher(image_type, image_topic, RELIABLE)
                 _wait_ready(ros, pub, node_proc, cfg.timeout_s)
-                play_bag(ros, pub, cfg.bag, image_topic, cfg.rate, sent)
+                extra = {}
+                if fuse:
+                    odom_pub = ros.node.create_publisher(Odometry, topics.odometry, RELIABLE)
+                    ros.spin_until(
+                        lambda: odom_pub.get_subscription_count() > 0,
+                        cfg.timeout_s,
+                        "the fusion node's odometry subscription",
+                        watch=fusion_proc,
+                    )
+                    extra[topics.odometry] = (odom_pub, odom_sent)
+                play_bag(ros, pub, cfg.bag, image_topic, cfg.rate, sent, extra)
                 ros.spin_until(
                     lambda: (
                         len(rec.raw) >= len(sent)
@@ -327,6 +369,8 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
     finally:
         if node_proc is not None:
             node_proc.stop()
+        if fusion_proc is not None:
+            fusion_proc.stop()
 
     if not rec.raw:
         raise RuntimeError(
@@ -359,6 +403,8 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
         if "status_refined" in diag
         else None,
     )
+    if fuse:
+        result.fusion = fused_summary(fusion_rec, gt, extrinsics, odom_sent)
     result.files = write_report(report, out, overwrite=True)
     result.files["bag_eval.json"] = out / "bag_eval.json"
     result.files["bag_eval.json"].write_text(json.dumps(result.as_dict(), indent=2) + "\n")
@@ -377,16 +423,22 @@ def evaluate_split_through_nodes(
     max_frames: int | None = None,
     force: bool = False,
     refine: bool = True,
+    odometry=None,
+    extrinsics=None,
 ) -> BagEvalResult:
     """``camposer bag write`` + ``camposer bag eval`` in one call (what ``make demo`` runs): write
     ``split`` of ``dataset`` as ``OUT/bag`` (mcap, raw images), replay it through the localizer
     node and write the report into ``OUT/report``. ``walkable_map`` defaults to the dataset's
     ``walkable.yaml`` when it has one. With ``refine`` (and the dataset's localization map) the
     node refines every pose by PnP against the map without the split's images (written to
-    ``OUT/localization_map.npz``: the replayed frames are not in it)."""
+    ``OUT/localization_map.npz``: the replayed frames are not in it). ``odometry`` /
+    ``extrinsics`` (``odometry.csv`` / ``extrinsics.yaml`` of the walk): also replay odometry
+    through the fusion node."""
     ds = DatasetFolder.open(dataset)
     out = Path(out)
-    bag = write_dataset_bag(ds, out / "bag", split=split, max_frames=max_frames, force=force).path
+    bag = write_dataset_bag(
+        ds, out / "bag", split=split, max_frames=max_frames, force=force, odometry=odometry, extrinsics=extrinsics
+    ).path
     if walkable_map is None:
         walkable_map = ds.walkable_map_path
     loc_map = None

@@ -28,8 +28,10 @@ Output (all stamped with the image's header stamp, in ``map_frame``, camera-to-w
   This is what ``robot_localization`` / nav2 consume;
 * ``path_topic`` ``nav_msgs/Path``: the last ``path_length`` estimates (published at
   ``path_period_s``, for RViz);
-* TF ``map_frame`` → ``camera_frame`` (the same pose as ``pose_cov_topic``) when ``publish_tf``
-  is true and ``tf2_ros`` is importable (otherwise logged once and skipped);
+* TF ``map_frame`` → ``camera_frame`` (the same pose as ``pose_cov_topic``) only when
+  ``publish_tf`` is true (default false) and ``tf2_ros`` is importable. Off by default: on a robot
+  the camera frame's parent is ``base_link`` (REP-105), and the fusion node
+  (:mod:`camposer_ros.fusion_node`) publishes ``map → odom`` instead;
 * ``/diagnostics`` ``diagnostic_msgs/DiagnosticArray`` every ``diagnostics_period_s``: output
   rate, inference and node latency (p50/p95), frames received / processed / dropped / bad, and
   with refinement: refined rate, status counts, PnP inliers p50 and per-stage time p50.
@@ -99,7 +101,7 @@ class LocalizerNodeConfig:
     path_topic: str = "/camposer/estimate_path"
     path_length: int = 200
     path_period_s: float = 0.5
-    publish_tf: bool = True
+    publish_tf: bool = False  # off: on a robot the camera's TF parent is base_link (REP-105)
     diagnostics_period_s: float = 1.0
     warmup: bool = True
     autostart: bool = True

@@ -58,6 +58,11 @@ def register_commands(groups: dict) -> None:
     )
     e.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the node / the player")
     e.add_argument("--force", action="store_true", help="write into an existing report folder")
+    e.add_argument(
+        "--no-fuse",
+        action="store_true",
+        help="do not run the fusion node even when the bag has /odom (default: fuse and report fused poses too)",
+    )
     e.set_defaults(func=_eval)
 
 
@@ -88,6 +93,7 @@ def _eval(args: argparse.Namespace) -> int:
         timeout_s=args.timeout,
         force=args.force,
         localization_map=args.localization_map,
+        fuse=not args.no_fuse,
     )
     try:
         result = run_bag_eval(config)

@@ -1,8 +1,12 @@
-"""Localize a camera in a mapped building: map node + localizer node (+ RViz).
+"""Localize a camera in a mapped building: map node + localizer node + fusion node (+ RViz).
 
     ros2 launch camposer localization.launch.py model:=/path/model.pt dataset:=/path/dataset \
         image_topic:=/camera/image_raw [image_transport:=compressed] [walkable_map:=...] [use_rviz:=false] \
-        [refine:=false]
+        [refine:=false] [use_fusion:=true] [odom_topic:=/odom]
+
+The fusion node fuses the camera fixes with ``odom_topic`` and publishes the base_link pose and
+``map -> odom`` (REP-105); set its extrinsics (``extrinsics_xyz`` / ``extrinsics_qwxyz``) in
+``config/localization.yaml`` or a copy of it.
 
 Parameters come from ``config/localization.yaml``; the arguments above override them. The
 ``walkable_map`` argument defaults to the dataset's ``walkable.yaml``; with ``refine`` (default
@@ -39,6 +43,8 @@ def generate_launch_description():
         DeclareLaunchArgument("device", default_value="cpu", description="torch device"),
         DeclareLaunchArgument("use_rviz", default_value="true", description="start RViz"),
         DeclareLaunchArgument("refine", default_value="true", description="PnP refinement against the SfM map"),
+        DeclareLaunchArgument("use_fusion", default_value="true", description="start the fusion node"),
+        DeclareLaunchArgument("odom_topic", default_value="/odom", description="nav_msgs/Odometry for the fusion"),
     ]
 
     map_node = Node(
@@ -66,6 +72,14 @@ def generate_launch_description():
             },
         ],
     )
+    fusion_node = Node(
+        package="camposer",
+        executable="fusion_node",
+        name="camposer_fusion",
+        output="screen",
+        parameters=[params, {"odom_topic": LaunchConfiguration("odom_topic")}],
+        condition=IfCondition(LaunchConfiguration("use_fusion")),
+    )
     rviz = Node(
         package="rviz2",
         executable="rviz2",
@@ -73,4 +87,4 @@ def generate_launch_description():
         arguments=["-d", rviz_config],
         condition=IfCondition(LaunchConfiguration("use_rviz")),
     )
-    return LaunchDescription(arguments + [map_node, localizer_node, rviz])
+    return LaunchDescription(arguments + [map_node, localizer_node, fusion_node, rviz])

@@ -33,7 +33,14 @@ def test_bag_eval_cli_end_to_end(
     for k, v in ros_env.items():
         monkeypatch.setenv(k, v)
     bag = tmp_path / "test_bag"
-    write_dataset_bag(tiny_pose_dataset, bag, split="test", max_frames=24)  # 24 frames, 4.6 s of recording
+    # 24 frames, 4.6 s of recording, with simulated odometry + extrinsics: the fusion node runs too
+    from camposer_core.dataset import DatasetFolder
+    from camposer_core.synthetic.odometry import SYNTHETIC_EXTRINSICS, base_trajectory, simulate_odometry
+
+    odo = simulate_odometry(base_trajectory(DatasetFolder.open(tiny_pose_dataset).poses("test")), seed=0)
+    write_dataset_bag(
+        tiny_pose_dataset, bag, split="test", max_frames=24, odometry=odo, extrinsics=SYNTHETIC_EXTRINSICS
+    )
     out = tmp_path / "report"
     code = cli_main(
         [
@@ -84,6 +91,13 @@ def test_bag_eval_cli_end_to_end(
         np.testing.assert_allclose(snapped, wmap.snap(est.position[None]).positions[0], atol=1e-4)
     assert metrics["evaluation"]["count"] == len(preds.frames) == metrics["poses_received"]
     assert metrics["evaluation"]["snapped"] is not None
+    # the fusion node got the bag's odometry; the tiny model's fixes may never agree (then it
+    # publishes nothing, by design), when they do its base poses are evaluated at the image stamps
+    fusion = metrics["fusion"]
+    assert (out / "fusion_node.log").is_file() and "fusion:" in printed.out
+    assert fusion.get("odometry_sent", 0) > 100 or "never initialised" in fusion["error"], fusion
+    if "error" not in fusion:
+        assert fusion["base_poses_received"] > 0 and fusion["frames_evaluated"] > 0
 
 
 def test_bag_eval_refuses_missing_inputs_and_existing_reports(tiny_pose_dataset, tmp_path, capsys):

@@ -42,11 +42,14 @@ def _const(node):
 
 
 def _node_params():
+    from camposer_core.fusion import FusionConfig
+    from camposer_ros.fusion_node import FusionNodeConfig
     from camposer_ros.localizer_node import LocalizerNodeConfig
     from camposer_ros.map_node import MapNodeConfig
 
     return {
         "localizer_node": {f.name for f in dataclasses.fields(LocalizerNodeConfig)},
+        "fusion_node": {f.name for f in dataclasses.fields(FusionNodeConfig) + dataclasses.fields(FusionConfig)},
         "map_node": {f.name for f in dataclasses.fields(MapNodeConfig)} | {"autostart"},
     }
 
@@ -54,6 +57,8 @@ def _node_params():
 def _our_topics():
     pytest.importorskip("rclpy")
     from camposer_core.bags import BagTopics
+    from camposer_ros.fusion_node import published_topics as fusion_pub
+    from camposer_ros.fusion_node import subscribed_topics as fusion_sub
     from camposer_ros.localizer_node import published_topics as loc_pub
     from camposer_ros.localizer_node import subscribed_topics
     from camposer_ros.map_node import published_topics as map_pub
@@ -62,6 +67,8 @@ def _our_topics():
     return (
         set(loc_pub())
         | set(map_pub())
+        | set(fusion_pub())
+        | set(fusion_sub())
         | set(subscribed_topics())
         | {t.image, t.compressed, t.camera_info, t.ground_truth}
     )
@@ -170,3 +177,17 @@ def test_config_yaml_matches_the_nodes_parameters():
     assert set(mp) == set(map_defaults)
     for k, v in mp.items():
         assert v == map_defaults[k] and type(v) is type(map_defaults[k]), k
+
+
+def test_config_yaml_matches_the_fusion_node_parameters():
+    pytest.importorskip("rclpy")
+    from camposer_core.fusion import FusionConfig
+    from camposer_ros.fusion_node import FusionNodeConfig
+
+    cfg = yaml.safe_load((ROOT / "config" / "localization.yaml").read_text())
+    fu = cfg["camposer_fusion"]["ros__parameters"]
+    defaults = dataclasses.asdict(FusionNodeConfig()) | dataclasses.asdict(FusionConfig())
+    defaults = {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
+    assert set(fu) == set(defaults)
+    for k, v in fu.items():
+        assert v == defaults[k] and type(v) is type(defaults[k]), f"localization.yaml {k}: {v!r} != {defaults[k]!r}"

@@ -49,6 +49,7 @@ PIP_ONLY = {
     "pycolmap": "pycolmap",
     "rosbags": "rosbags",
     "imageio_ffmpeg": "imageio-ffmpeg",
+    "gtsam": "gtsam",
 }
 
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.ros
 
 
 def test_console_scripts_are_installed():
-    for name in ("camposer", "localizer_node", "map_node"):
+    for name in ("camposer", "localizer_node", "map_node", "fusion_node"):
         assert executable(name)
 
 

@@ -28,6 +28,18 @@ def register(subparsers) -> None:
     w.add_argument("--no-raw", action="store_true", help="do not write raw Image messages (needs --compressed)")
     w.add_argument("--max-frames", type=int, default=None, help="keep only the first N frames")
     w.add_argument("--force", action="store_true", help="replace an existing bag folder")
+    w.add_argument(
+        "--odometry",
+        type=Path,
+        default=None,
+        help="odometry.csv (odom_from_base, e.g. from `camposer synth`): also write nav_msgs/Odometry on /odom",
+    )
+    w.add_argument(
+        "--extrinsics",
+        type=Path,
+        default=None,
+        help="extrinsics.yaml (base_from_camera): also write base_link -> camera_optical_frame on /tf_static",
+    )
     w.set_defaults(func=_write)
 
 
@@ -48,6 +60,8 @@ def _write(args: argparse.Namespace) -> int:
             compressed=args.compressed,
             max_frames=args.max_frames,
             force=args.force,
+            odometry=args.odometry,
+            extrinsics=args.extrinsics,
         )
     except FileExistsError as exc:
         raise UserError(str(exc)) from exc

@@ -36,3 +36,4 @@ class BagTopics:
     camera_info: str = "/camera/camera_info"
     ground_truth: str = "/camposer/ground_truth"
     camera_frame: str = "camera_optical_frame"
+    odometry: str = "/odom"  # nav_msgs/Odometry (odom -> base_link), when the bag has odometry

@@ -9,6 +9,13 @@ Timestamps must be >= 0. When several recordings in the split share timestamps (
 starts at 0 s), later recordings are shifted to start 1 s after the previous one ended, so every
 stamp in the bag is unique (the evaluator matches poses to ground truth by stamp); the shift is
 reported in :attr:`BagWriteResult.recording_offsets_s`.
+
+With ``odometry`` (an ``odometry.csv`` of ``odom_from_base`` poses, e.g. from ``camposer synth``)
+the bag also gets ``nav_msgs/Odometry`` on ``topics.odometry`` (frame ``odom``, child
+``base_link``; pose only, twist from finite differences) over the frames' time span, and with
+``extrinsics`` (``extrinsics.yaml``) one ``tf2_msgs/TFMessage`` on ``/tf_static`` with
+``base_link → camera_optical_frame`` at the first stamp. Odometry needs the frames' original
+stamps (no recording offsets).
 """
 
 from __future__ import annotations
@@ -138,6 +145,76 @@ def _pose_msg(typestore, position, quaternion, ns: int, frame_id: str):
     return t["geometry_msgs/msg/PoseStamped"](header=_header(typestore, ns, frame_id), pose=pose)
 
 
+def _odometry_msg(typestore, position, quaternion, twist, ns: int, odom_frame: str, base_frame: str):
+    t = typestore.types
+    d = pose_to_ros(position, quaternion)
+    pose = t["geometry_msgs/msg/Pose"](
+        position=t["geometry_msgs/msg/Point"](**d["position"]),
+        orientation=t["geometry_msgs/msg/Quaternion"](**d["orientation"]),
+    )
+    vec = t["geometry_msgs/msg/Vector3"]
+    tw = t["geometry_msgs/msg/Twist"](linear=vec(*map(float, twist[:3])), angular=vec(*map(float, twist[3:])))
+    cov = np.zeros(36)
+    return t["nav_msgs/msg/Odometry"](
+        header=_header(typestore, ns, odom_frame),
+        child_frame_id=base_frame,
+        pose=t["geometry_msgs/msg/PoseWithCovariance"](pose=pose, covariance=cov),
+        twist=t["geometry_msgs/msg/TwistWithCovariance"](twist=tw, covariance=cov.copy()),
+    )
+
+
+def _tf_static_msg(typestore, extrinsics, ns: int):
+    t = typestore.types
+    p, q = extrinsics.base_from_camera.position, extrinsics.base_from_camera.quaternion
+    tf = t["geometry_msgs/msg/TransformStamped"](
+        header=_header(typestore, ns, extrinsics.base_frame),
+        child_frame_id=extrinsics.camera_frame,
+        transform=t["geometry_msgs/msg/Transform"](
+            translation=t["geometry_msgs/msg/Vector3"](*map(float, p)),
+            rotation=t["geometry_msgs/msg/Quaternion"](x=float(q[1]), y=float(q[2]), z=float(q[3]), w=float(q[0])),
+        ),
+    )
+    return t["tf2_msgs/msg/TFMessage"](transforms=[tf])
+
+
+def _body_twists(odometry) -> np.ndarray:
+    """``(N, 6)`` linear (m/s) and angular (rad/s) velocity in the base frame, by finite differences."""
+    from ..geometry import quat_to_scipy
+
+    n = len(odometry)
+    out = np.zeros((n, 6))
+    if n < 2:
+        return out
+    rot = quat_to_scipy(odometry.quaternions)
+    dt = np.diff(odometry.timestamps)[:, None]
+    out[1:, :3] = rot[:-1].inv().apply(np.diff(odometry.positions, axis=0)) / dt
+    out[1:, 3:] = (rot[:-1].inv() * rot[1:]).as_rotvec() / dt
+    out[0] = out[1]
+    return out
+
+
+def ext_base(extrinsics) -> str:
+    return extrinsics.base_frame if extrinsics is not None else "base_link"
+
+
+def _load_robot_inputs(odometry, extrinsics, offsets):
+    """(odometry Trajectory | None, its body twists | None, Extrinsics | None) from paths/objects."""
+    from ..fusion.extrinsics import Extrinsics
+    from ..trajectory import Trajectory
+
+    odo = twist = ext = None
+    if odometry is not None:
+        if any(v != 0 for v in offsets.values()):
+            raise ValueError("odometry needs the frames' original stamps, but this split's recordings were shifted")
+        odo = odometry if isinstance(odometry, Trajectory) else Trajectory.load_csv(odometry)
+        if len(odo) < 2 or np.any(np.diff(odo.timestamps) <= 0):
+            raise ValueError(f"{odometry}: odometry needs at least 2 poses with increasing timestamps")
+        twist = _body_twists(odo)
+    if extrinsics is not None:
+        ext = extrinsics if isinstance(extrinsics, Extrinsics) else Extrinsics.load_yaml(extrinsics)
+    return odo, twist, ext
+
+
 def _jpeg_bytes(dataset: DatasetFolder, frame: str, quality: int) -> bytes:
     """The frame as JPEG: the file's own bytes when it already is a JPEG, else re-encoded."""
     path = dataset.image_path(frame)
@@ -161,12 +238,16 @@ def write_dataset_bag(
     jpeg_quality: int = 90,
     max_frames: int | None = None,
     force: bool = False,
+    odometry=None,
+    extrinsics=None,
 ) -> BagWriteResult:
     """Write ``split`` of the dataset folder ``dataset`` as a rosbag2 at ``out`` (a folder).
 
     ``raw`` / ``compressed`` choose the image topics (at least one). ``max_frames`` keeps the
     first frames in time order. An existing ``out`` is replaced only with ``force=True`` (and
-    only when it is a rosbag2 folder, i.e. holds ``metadata.yaml``)."""
+    only when it is a rosbag2 folder, i.e. holds ``metadata.yaml``). ``odometry`` /
+    ``extrinsics``: paths (or loaded objects) of ``odometry.csv`` / ``extrinsics.yaml`` (see the
+    module docstring)."""
 
     if storage not in FORMATS:
         raise ValueError(f"bag format must be one of {FORMATS}, got {storage!r}")
@@ -188,6 +269,15 @@ def write_dataset_bag(
     order = np.argsort(stamps_s, kind="stable")
     if max_frames is not None:
         order = order[: int(max_frames)]
+    odo, odo_twist, ext = _load_robot_inputs(odometry, extrinsics, offsets)
+    t_first, t_last = float(stamps_s[order].min()), float(stamps_s[order].max())
+    if odo is not None:  # checked before anything is written
+        keep = np.flatnonzero((odo.timestamps >= t_first - 0.5) & (odo.timestamps <= t_last + 0.5))
+        if keep.size == 0:
+            raise ValueError(
+                f"odometry covers {odo.timestamps[0]:.2f}-{odo.timestamps[-1]:.2f} s, the frames "
+                f"{t_first:.2f}-{t_last:.2f} s: no overlap (is it the odometry of this walk?)"
+            )
     camera = ds.camera
     map_frame = ds.map_frame
     typestore = bag_typestore()
@@ -223,6 +313,16 @@ def write_dataset_bag(
                 write(topics.compressed, _compressed_msg(typestore, jpeg, ns, topics.camera_frame), ns)
             write(topics.camera_info, _camera_info_msg(typestore, camera, ns, topics.camera_frame), ns)
             write(topics.ground_truth, _pose_msg(typestore, traj.positions[i], traj.quaternions[i], ns, map_frame), ns)
+        if ext is not None:
+            ns0 = int(round(t_first * 1e9))
+            write("/tf_static", _tf_static_msg(typestore, ext, ns0), ns0)
+        if odo is not None:
+            for k in keep:
+                ns = int(round(odo.timestamps[k] * 1e9))
+                msg = _odometry_msg(
+                    typestore, odo.positions[k], odo.quaternions[k], odo_twist[k], ns, "odom", ext_base(ext)
+                )
+                write(topics.odometry, msg, ns)
 
     return BagWriteResult(
         path=out,

@@ -90,4 +90,6 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     print(f"  walkable map {out.walkable_yaml}")
     print(f"  floor plan   {out.floorplan_png}")
     print(f"  scene        {out.scene_json}")
+    if out.odometry is not None:
+        print(f"  odometry     {out.odometry}  (simulated 50 Hz base odometry; mounting in {out.extrinsics})")
     return 0

@@ -10,7 +10,10 @@ Folder contents (all in the map frame, metres):
 * ``walkable.yaml`` + ``walkable.pgm`` — nav2 map_server walkable map, 5 cm cells, map
   coordinates = world x, y,
 * ``floorplan.png`` — top-down picture (walkable map, walls, doors, path with heading arrows),
-* ``scene.json`` — seed, parameters, geometry (boxes, rooms, doors), survey markers.
+* ``scene.json`` — seed, parameters, geometry (boxes, rooms, doors), survey markers,
+* ``odometry.csv`` + ``extrinsics.yaml`` — simulated 50 Hz odometry of a robot base carrying the
+  camera (``odom_from_base``, pose CSV layout) and its ``base_from_camera`` mounting
+  (:mod:`camposer_core.synthetic.odometry`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 from ..camera import save_camera_yaml
 from .config import SynthConfig
+from .odometry import ODOMETRY_NAMES, write_odometry
 from .plot import plot_floorplan
 from .scene import Scene, generate_scene
 
@@ -55,6 +59,8 @@ class SynthOutput:
     num_frames: int
     duration_s: float  # length of the walkthrough, s
     render_seconds: float  # wall time spent rendering (and encoding) the frames
+    odometry: Path | None = None  # odometry.csv (simulated base odometry), when written
+    extrinsics: Path | None = None  # extrinsics.yaml (base_from_camera), when written
 
     @classmethod
     def from_folder(cls, root) -> SynthOutput:
@@ -79,6 +85,8 @@ class SynthOutput:
             num_frames=len(traj),
             duration_s=float(traj.timestamps[-1]) if len(traj) else 0.0,
             render_seconds=0.0,
+            odometry=root / ODOMETRY_NAMES["odometry"] if (root / ODOMETRY_NAMES["odometry"]).is_file() else None,
+            extrinsics=root / ODOMETRY_NAMES["extrinsics"] if (root / ODOMETRY_NAMES["extrinsics"]).is_file() else None,
         )
 
 
@@ -126,6 +134,7 @@ def synthesize(
     cam = scene.camera
     paths = {k: out / v for k, v in OUTPUT_NAMES.items()}
     traj.save_csv(paths["groundtruth"])
+    odometry = write_odometry(out, traj, seed=config.seed)
     save_camera_yaml(cam, paths["camera_yaml"])
     walkable_yaml = scene.walkable_map().save(paths["walkable_yaml"], image_format="pgm")
     walkable_image = walkable_yaml.with_suffix(".pgm")
@@ -161,4 +170,6 @@ def synthesize(
         num_frames=len(traj),
         duration_s=float(traj.timestamps[-1]) if len(traj) else 0.0,
         render_seconds=render_s,
+        odometry=odometry["odometry"],
+        extrinsics=odometry["extrinsics"],
     )
