@@ -41,6 +41,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["camposer_core", "camposer_core.*", "camposer_ros", "camposer_ros.*"]),
+    package_data={"camposer_core.web": ["static/*"]},  # the dashboard page, served by the app
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -65,6 +66,10 @@ setup(
         "rosbags==0.11.9",
         "threadpoolctl==3.6.0",  # one BLAS thread for PnP matching (see camposer_core/localization/refiner.py)
         "gtsam==4.3.0",  # fixed-lag smoother of the pose fusion (camposer_core.fusion)
+        # camposer serve (web dashboard + JSON API)
+        "fastapi==0.163.2",
+        "uvicorn==0.54.0",
+        "python-multipart==0.0.34",
     ],
     extras_require={
         "ros": ROS_WHEELS,
@@ -77,6 +82,8 @@ setup(
             "evo==1.38.1",
             "ruff==0.17.6",  # lint + format checks (test/test_lint.py, ruff.toml)
             "colcon-common-extensions==0.3.0",  # the real `colcon build` test (test/test_colcon.py)
+            # browser test of camposer serve; drives Debian's chromium (make test apt-installs it)
+            "playwright==1.65.2",
         ],
     },
     entry_points={

@@ -31,6 +31,7 @@ COMMAND_MODULES: list[str] = [
     "camposer_core.fusion.cli",  # fuse
     "camposer_core.bags.cli",  # bag write (bag eval: the ROS plugin)
     "camposer_core.demo",  # demo
+    "camposer_core.web.cli",  # serve
 ]
 
 

@@ -203,3 +203,27 @@ def small_dataset(synthetic_small, tmp_path_factory):
         if not (out / "manifest.json").is_file():
             build_small_dataset(synthetic_small, out)
     return out
+
+
+# --------------------------------------------------------------------------- small-building model
+# (web dashboard engineer) A tiny PoseNet trained for ~1 s on ``small_dataset`` (the small synthetic
+# building), for tests that localize rendered frames of that building end to end (camposer serve).
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint(small_dataset, tmp_path_factory):
+    """Path of a tiny checkpoint (PoseNet, MobileNetV3-small, frozen random backbone, 64x48) trained
+    on ``small_dataset``; its position error is large (metres) but stated in its covariance."""
+    from filelock import FileLock
+
+    from camposer_core.training.quick import train_tiny_checkpoint
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # one root per session
+    out = shared / "camposer_small_checkpoint" / "model.pt"
+    with FileLock(str(shared / "camposer_small_checkpoint.lock")):
+        if not out.is_file():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = train_tiny_checkpoint(small_dataset, out.with_name("model.partial.pt"))
+            os.replace(tmp, out)  # a half-written checkpoint never looks finished
+    return out

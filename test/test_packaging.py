@@ -168,6 +168,8 @@ def test_pip_install_gives_console_script_share_files_and_ament_index(tmp_path, 
     assert "usage: camposer" in help_text
     assert _run([exe, "--version"], tmp_path, env=env).stdout.strip() == f"camposer {version}"
     _check_share(prefix)
+    for page in ("index.html", "app.js", "style.css"):  # camposer serve's page ships in the wheel
+        assert (_purelib(prefix) / "camposer_core" / "web" / "static" / page).is_file(), page
 
 
 def test_colcon_style_install_puts_executables_where_ros2_run_looks(tmp_path):
