@@ -33,6 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, no login!)")
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     p.add_argument("--device", default="cpu", help="torch device of the model")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads for inference (0: torch's default)")
     p.add_argument("--queue", type=int, default=8, help="requests waiting or running before answering 503")
     p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest accepted file (MB)")
     p.add_argument("--max-megapixels", type=float, default=50.0, help="largest accepted image (width x height)")
@@ -59,6 +60,12 @@ def _cmd_serve(args) -> int:
         raise UserError(f"--port {args.port}: not a TCP port (1-65535)")
     if args.max_upload_mb <= 0 or args.max_megapixels <= 0 or args.queue < 1:
         raise UserError("--max-upload-mb and --max-megapixels must be > 0, --queue >= 1")
+    if args.threads < 0:
+        raise UserError(f"--threads {args.threads}: must be >= 0")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     model = load_serve_model(args.model, args.map, device=args.device)
     limits = ImageLimits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=int(args.max_megapixels * 1e6))
     service = LocalizationService(model, limits, queue_size=args.queue)
