@@ -368,6 +368,8 @@ def _write_summary(
         lines.append(f"- replay: `{png.relative_to(out)}`")
     done_before = f"; done in an earlier run, skipped: {', '.join(skipped)}" if skipped else ""
     lines += ["", f"Total time {seconds / 60:.1f} min{done_before}."]
+    serve = f"camposer serve --model {(out / 'model' / 'best.pt').resolve()} --map {(out / 'building' / 'walkable.yaml').resolve()}"
+    lines += ["", "Localize a photo in the browser (dashboard on this model and map):", "", f"    {serve}"]
     path = out / "SUMMARY.md"
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -4,6 +4,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,7 +41,11 @@ def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
     summary = (out / "SUMMARY.md").read_text()
     assert "Held-out lap" in summary and "building/floorplan.png" in summary
     assert "ROS 2 replay" not in summary  # --no-replay: nothing claimed about it
-    assert "skipped" not in summary.splitlines()[-1]  # nothing was done before the first run
+    total = next(line for line in summary.splitlines() if line.startswith("Total time"))
+    assert "skipped" not in total  # nothing was done before the first run
+    serve = summary.splitlines()[-1].split()  # ends with the dashboard command on this model and map
+    assert serve[:3] == ["camposer", "serve", "--model"] and serve[4] == "--map"
+    assert Path(serve[3]) == (out / "model" / "best.pt").resolve() and Path(serve[5]).is_file()
     assert metrics["retrieval_baseline"]["count"] == metrics["raw"]["count"]
     assert "retrieval baseline" in summary
     # PnP refinement: prior vs refined in the report, regressor / retrieval / refined in the summary
@@ -66,4 +71,6 @@ def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
     aside = [p.name for p in out.iterdir() if p.name.startswith("model.previous-")]
     assert len(aside) == 1 and (out / aside[0] / "best.pt").is_file()
     assert (out / "model" / DONE_MARKER).is_file()
-    assert (out / "SUMMARY.md").read_text().splitlines()[-1].endswith("skipped: building, dataset.")
+    summary = (out / "SUMMARY.md").read_text()
+    total = next(line for line in summary.splitlines() if line.startswith("Total time"))
+    assert total.endswith("skipped: building, dataset.")

@@ -45,7 +45,7 @@ def browser():
     if exe is None:
         pytest.skip("no chromium executable (make test installs Debian's `chromium` with apt-get when it can)")
     with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, headless=True, args=["--no-sandbox"])
+        b = p.chromium.launch(executable_path=exe, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield b
         b.close()
 
