@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Annotated
@@ -124,8 +125,6 @@ def _static_dir():
 
 def create_app(service: LocalizationService, config: AppConfig = AppConfig()) -> FastAPI:
     """The app serving ``service`` (model and map already loaded)."""
-    import time
-
     model = service.model
     app = FastAPI(
         title="camposer",

@@ -58,7 +58,7 @@ function setupView(svg, url) {
 
 function clear(g) { while (g.firstChild) g.removeChild(g.firstChild); }
 
-function markerSize() { return Math.max(state.map.width, state.map.height) / 70; }
+function markerSize() { return Math.max(state.map.width, state.map.height) / 48; }
 
 function drawTrail(svg, key, colour) {
   const g = svg.querySelector(".trail");
