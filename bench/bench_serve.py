@@ -6,8 +6,8 @@ p50/p95 client-side latency, the server's RSS sampled every 100 requests up to `
 (flat = no leak), and, as the baseline, the in-process ``Localizer.localize`` time on the same
 frames (what HTTP + multipart + decoding add).
 
-Inputs: the reference demo at /work/demo_ref when it is complete (SUMMARY.md present: its
-model/best.pt, building/walkable.yaml and test-split frames), else the small synthetic building
+Inputs: the reference demo at /work/demo_ref once its model is trained (SUMMARY.md or the model
+stage's done marker present: its model/best.pt, building/walkable.yaml and test-split frames), else the small synthetic building
 with a tiny checkpoint built in a temporary folder.
 
     .venv/bin/python bench/bench_serve.py [--requests 1000] [--model CKPT --map MAP.yaml --frames DIR]
@@ -41,7 +41,7 @@ def _inputs(args, tmp: Path) -> tuple[Path, Path | None, list[Path], str]:
         return args.model, args.map, frames[: args.frames_count], "given"
     from camposer_core.dataset import DatasetFolder
 
-    if (DEMO_REF / "SUMMARY.md").is_file():
+    if (DEMO_REF / "SUMMARY.md").is_file() or (DEMO_REF / "model" / ".camposer-stage-done").is_file():
         ds = DatasetFolder.open(DEMO_REF / "dataset")
         names = ds.poses("test").frames
         pick = [names[i] for i in np.linspace(0, len(names) - 1, args.frames_count).astype(int)]
