@@ -123,11 +123,12 @@ function showNumbers(r) {
   $("n-heading").textContent = `${r.heading_deg.toFixed(1)}°`;
   $("n-quat").textContent = r.quaternion_wxyz.map((v) => v.toFixed(3)).join("  ");
   $("n-snapped").textContent = r.snapped
-    ? `x ${f2(r.snapped.position_m[0])}  y ${f2(r.snapped.position_m[1])} m, moved ${f2(r.snapped.distance_m)} m`
+    ? `x ${f2(r.snapped.position_m[0])}  y ${f2(r.snapped.position_m[1])} m (moved ${f2(r.snapped.distance_m)})`
     : "no walkable map";
   $("n-refine").textContent = r.refine.status + (r.refine.inliers ? ` (${r.refine.inliers} inliers)` : "");
   const c = r.covariance;
-  $("n-sigma").textContent = `${f2(Math.sqrt(c[0][0]))}, ${f2(Math.sqrt(c[1][1]))} m  (${f2(r.ellipse_95.semi_major_m)} × ${f2(r.ellipse_95.semi_minor_m)} m)`;
+  const e = r.ellipse_95;
+  $("n-sigma").textContent = `${f2(Math.sqrt(c[0][0]))}, ${f2(Math.sqrt(c[1][1]))} m (${e.semi_major_m.toFixed(1)} × ${e.semi_minor_m.toFixed(1)} m)`;
   const t = r.timings_ms;
   $("n-timings").textContent = Object.entries(t).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(" · ") + " ms";
   $("n-image").textContent = `${r.image.width} × ${r.image.height} px`;
