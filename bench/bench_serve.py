@@ -10,7 +10,7 @@ Inputs: the reference demo at /work/demo_ref once its model is trained (SUMMARY.
 stage's done marker present: its model/best.pt, building/walkable.yaml and test-split frames), else the small synthetic building
 with a tiny checkpoint built in a temporary folder.
 
-    .venv/bin/python bench/bench_serve.py [--requests 1000] [--model CKPT --map MAP.yaml --frames DIR]
+    .venv/bin/python bench/bench_serve.py [--requests 1000] [--model CKPT --map MAP.yaml --frames DIR | --dataset DIR]
 """
 
 from __future__ import annotations
@@ -36,10 +36,16 @@ DEMO_REF = Path("/work/demo_ref")
 
 
 def _inputs(args, tmp: Path) -> tuple[Path, Path | None, list[Path], str]:
+    from camposer_core.dataset import DatasetFolder
+
+    if args.model is not None and args.dataset is not None:
+        ds = DatasetFolder.open(args.dataset)
+        names = ds.poses("test").frames
+        pick = [names[i] for i in np.linspace(0, len(names) - 1, args.frames_count).astype(int)]
+        return args.model, args.map, [ds.image_path(n) for n in pick], f"given, test split of {args.dataset}"
     if args.model is not None:
         frames = sorted(p for p in Path(args.frames).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
         return args.model, args.map, frames[: args.frames_count], "given"
-    from camposer_core.dataset import DatasetFolder
 
     if (DEMO_REF / "SUMMARY.md").is_file() or (DEMO_REF / "model" / ".camposer-stage-done").is_file():
         ds = DatasetFolder.open(DEMO_REF / "dataset")
@@ -117,6 +123,9 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=None)
     ap.add_argument("--map", type=Path, default=None)
     ap.add_argument("--frames", type=Path, default=None, help="folder of JPEG/PNG frames (with --model)")
+    ap.add_argument(
+        "--dataset", type=Path, default=None, help="dataset folder whose test frames to send (with --model)"
+    )
     ap.add_argument("--frames-count", type=int, default=20)
     ap.add_argument(
         "--threads",

@@ -104,7 +104,10 @@ def load_serve_model(model, map_yaml=None, device: str = "cpu") -> ServeModel:
     if folder is not None and _is_dataset(folder) and hasattr(Localizer, "from_dataset"):
         map_path = Path(map_yaml) if map_yaml is not None else _default_map(folder, None)
         wmap = _load_map(map_path)
-        loc = Localizer.from_dataset(folder, walkable_map=wmap)  # retrieval + PnP, no regressor
+        try:
+            loc = Localizer.from_dataset(folder, walkable_map=wmap)  # retrieval + PnP, no regressor
+        except (OSError, ValueError, KeyError) as exc:
+            raise UserError(f"--model {folder}: cannot localize from this dataset ({exc})") from exc
         return ServeModel(loc, "dataset", folder, wmap, map_path)
     ckpt = model if folder is None else _checkpoint_in(folder)
     if ckpt is None:
