@@ -316,7 +316,7 @@ def test_model_loading_errors_name_the_path(tmp_path, small_dataset, small_check
     with pytest.raises(UserError, match="--map"):
         load_serve_model(small_checkpoint, tmp_path / "missing.yaml")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="neither a camposer dataset"):
+    with pytest.raises(UserError, match="not a camposer dataset"):
         load_serve_model(tmp_path / "empty")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")

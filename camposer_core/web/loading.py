@@ -111,9 +111,9 @@ def load_serve_model(model, map_yaml=None, device: str = "cpu") -> ServeModel:
         return ServeModel(loc, "dataset", folder, wmap, map_path)
     ckpt = model if folder is None else _checkpoint_in(folder)
     if ckpt is None:
-        what = "a camposer dataset" if _is_dataset(folder) else "neither a camposer dataset (no manifest.json)"
+        what = "is a camposer dataset" if _is_dataset(folder) else "is not a camposer dataset (no manifest.json)"
         raise UserError(
-            f"--model {folder}: {what} without a trained model inside ({', '.join(CHECKPOINT_NAMES)}); this "
+            f"--model {folder}: {what} and holds no trained model ({', '.join(CHECKPOINT_NAMES)}); this "
             "camposer cannot localize from a dataset alone (no Localizer.from_dataset): pass a checkpoint "
             "written by `camposer train`"
         )
