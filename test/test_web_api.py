@@ -19,6 +19,8 @@ from PIL import Image
 
 from camposer_core.dataset import DatasetFolder
 from camposer_core.errors import UserError
+from camposer_core.localization import RefineConfig
+from camposer_core.localization.gating import GateConfig
 from camposer_core.localizer import Localizer
 from camposer_core.walkable import WalkableMap
 from camposer_core.web.app import AppConfig, create_app
@@ -56,9 +58,14 @@ def png_bomb(side: int = 30000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
+# 160x120 images hold ~110 keypoints each: the 640x480 refinement defaults (40 inliers) are too strict
+SMALL = RefineConfig(gate=GateConfig(min_inliers=20, max_position_std_m=0.15))
+
+
 @pytest.fixture(scope="module")
 def model(small_checkpoint, synthetic_small):
-    return load_serve_model(small_checkpoint, synthetic_small.walkable_yaml)
+    """The regressor alone (deterministic: the server must give exactly its poses)."""
+    return load_serve_model(small_checkpoint, synthetic_small.walkable_yaml, localization_map=None)
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +120,7 @@ def test_rendered_frame_comes_back_within_the_localizer_error(served, model, fra
     _, client, _ = served
     rgb, truth, name = frame
     direct = model.localizer.localize(rgb, "rgb8")
+    assert model.localization_map is None
     status, body = client.localize(png_bytes(rgb), name)
     assert status == 200, body
     # the server adds no error of its own: same pose as the in-process Localizer on the same pixels
@@ -169,6 +177,31 @@ def test_jpeg_rgba_greyscale_and_16bit_uploads(served, model, frame):
     big = np.asarray(Image.fromarray(rgb).resize((1280, 960)))
     status, body = client.localize(jpeg_bytes(big), "big.jpg")
     assert status == 200 and body["image"] == {"width": 1280, "height": 960}
+
+
+def test_dataset_folder_is_served_by_retrieval_and_pnp_within_centimetres(
+    small_dataset, synthetic_small, synthetic_small_scene
+):
+    """A frame rendered at a known pose comes back refined, within centimetres; a blank image
+    comes back lost (null pose, HTTP 200), and the server keeps serving."""
+    model = load_serve_model(small_dataset, synthetic_small.walkable_yaml, refine_config=SMALL)
+    assert model.kind == "dataset"
+    walk = synthetic_small_scene.walkthrough()
+    service = LocalizationService(model, LIMITS)
+    with BackgroundServer(create_app(service)) as srv, ServeClient(srv.url) as client:
+        for i in np.linspace(10, len(walk) - 10, 3).astype(int):
+            rgb = synthetic_small_scene.render(walk.positions[i], walk.quaternions[i])
+            status, body = client.localize(png_bytes(rgb), f"render_{i}.png")
+            assert status == 200, body
+            assert body["refine"]["status"] == "refined" and body["refine"]["inliers"] >= 20, body["refine"]
+            assert np.linalg.norm(np.asarray(body["position_m"]) - walk.positions[i]) < 0.05
+            assert body["ellipse_95"]["semi_major_m"] < 0.5
+            assert {"retrieval", "pnp"} <= set(body["timings_ms"])
+        status, body = client.localize(png_bytes(np.full((120, 160, 3), 128, np.uint8)), "blank.png")
+        assert status == 200 and body["refine"]["status"] == "lost"
+        assert body["position_m"] is None and body["snapped"] is None and body["covariance"] is None
+        assert client.get("/health")[1]["served"] == 4
+    service.close()
 
 
 def _bad_inputs(rgb):
@@ -322,9 +355,12 @@ def test_model_loading_errors_name_the_path(tmp_path, small_dataset, small_check
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="bad.pt"):
         load_serve_model(bad)
-    if not hasattr(Localizer, "from_dataset"):  # with it, the dataset is served by retrieval + PnP
-        with pytest.raises(UserError, match="from_dataset"):
-            load_serve_model(small_dataset)
+    with pytest.raises(UserError, match="--localization-map"):
+        load_serve_model(small_checkpoint, localization_map=tmp_path / "nope.npz")
+    # a checkpoint is refined against its training dataset's localization map when there is one
+    auto = load_serve_model(small_checkpoint)
+    assert auto.localization_map == Path(small_dataset) / "localization_map.npz"
+    assert auto.map_path == Path(small_dataset) / "walkable.yaml"
     # a folder holding a trained model (like a demo output's model/best.pt) serves that model, and the
     # map defaults to the walkable map of the dataset it was trained on
     (tmp_path / "run" / "model").mkdir(parents=True)
@@ -345,7 +381,7 @@ def _free_port():
 def test_cli_serve_starts_localizes_and_stops(small_checkpoint, synthetic_small, frame, tmp_path, capsys):
     port = _free_port()
     cmd = [sys.executable, "-m", "camposer_core.cli", "serve", "--model", str(small_checkpoint)]
-    cmd += ["--map", str(synthetic_small.walkable_yaml), "--port", str(port)]
+    cmd += ["--map", str(synthetic_small.walkable_yaml), "--port", str(port), "--no-refine"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         client = ServeClient(f"http://127.0.0.1:{port}")
@@ -358,7 +394,7 @@ def test_cli_serve_starts_localizes_and_stops(small_checkpoint, synthetic_small,
                 assert proc.poll() is None, proc.stdout.read()
                 assert time.monotonic() < deadline, "camposer serve did not come up"
                 time.sleep(0.2)
-        assert status == 200
+        assert status == 200 and client.get("/health")[1]["localization_map"] is None
         status, body = client.localize(png_bytes(frame[0]), "f.png")
         assert status == 200 and body["snapped"] is not None
         client.close()

@@ -53,7 +53,7 @@ class Snapped(BaseModel):
 
 
 class Refine(BaseModel):
-    status: str = Field(description='"refined" (PnP refinement succeeded), "prior_only" or "lost"')
+    status: str = Field(description='"refined" (PnP against the map), "prior_only" (regressor) or "lost" (no pose)')
     inliers: int = Field(description="PnP inliers (0 when not refined)")
 
 
@@ -70,13 +70,13 @@ class ImageSize(BaseModel):
 
 class LocalizeResponse(BaseModel):
     frame_id: str = Field(description="map frame of every position and orientation")
-    position_m: list[float] = Field(description="camera centre x, y, z (m), camera-to-world, before snapping")
-    quaternion_wxyz: list[float] = Field(description="camera-to-world orientation w, x, y, z (OpenCV optical axes)")
-    heading_deg: float = Field(description="direction of the optical axis in the map's xy plane, from +x towards +y")
+    position_m: list[float] | None = Field(description="camera centre x, y, z (m), before snapping; null when lost")
+    quaternion_wxyz: list[float] | None = Field(description="camera-to-world w, x, y, z (OpenCV optical axes)")
+    heading_deg: float | None = Field(description="optical axis direction in the map's xy plane, from +x towards +y")
     snapped: Snapped | None = Field(description="pose snapped onto the walkable map (null without a map)")
     refine: Refine
-    covariance: list[list[float]] = Field(description="6x6: x y z (m^2), roll pitch yaw about the map axes (rad^2)")
-    ellipse_95: Ellipse
+    covariance: list[list[float]] | None = Field(description="6x6: x y z (m^2), roll pitch yaw about map axes (rad^2)")
+    ellipse_95: Ellipse | None
     timings_ms: dict[str, float] = Field(description="queue, decode, localize, the localizer's stages, total (ms)")
     image: ImageSize
 
@@ -98,6 +98,7 @@ class Health(BaseModel):
     model_kind: str
     map: str | None
     map_frame: str
+    localization_map: str | None = Field(description="PnP refinement map (null: regressor only)")
     queue_pending: int
     queue_size: int
     served: int
@@ -231,6 +232,7 @@ def create_app(service: LocalizationService, config: AppConfig = AppConfig()) ->
             model_kind=model.kind,
             map=None if model.map_path is None else str(model.map_path),
             map_frame=model.map_frame,
+            localization_map=None if model.localization_map is None else str(model.localization_map),
             queue_pending=service.pending,
             queue_size=service.queue_size,
             served=service.served,

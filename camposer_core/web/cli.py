@@ -30,6 +30,14 @@ def register(subparsers) -> None:
         default=None,
         help="walkable map YAML (nav2 map_server format); default: the dataset's walkable.yaml",
     )
+    p.add_argument(
+        "--localization-map",
+        type=Path,
+        default=None,
+        help="refine checkpoint poses with PnP against this localization map (dataset folder or "
+        "localization_map.npz); default: the map of the checkpoint's dataset when it has one",
+    )
+    p.add_argument("--no-refine", action="store_true", help="serve the regressor alone (no PnP refinement)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface, no login!)")
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     p.add_argument("--device", default="cpu", help="torch device of the model")
@@ -66,13 +74,15 @@ def _cmd_serve(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    model = load_serve_model(args.model, args.map, device=args.device)
+    lmap = None if args.no_refine else (args.localization_map or "auto")
+    model = load_serve_model(args.model, args.map, device=args.device, localization_map=lmap)
     limits = ImageLimits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=int(args.max_megapixels * 1e6))
     service = LocalizationService(model, limits, queue_size=args.queue)
     warm = service.warm_up()
     print(
         f"camposer serve: {model.kind} {model.model_path} (warm-up {warm:.1f} s), "
-        f"map {model.map_path or '(none: no floor plan, no snapping)'}"
+        f"map {model.map_path or '(none: no floor plan, no snapping)'}, "
+        f"refinement {model.localization_map or 'off (no localization map)'}"
     )
     app = create_app(service, AppConfig(cors_origins=tuple(args.cors_origin)))
     host = f"[{args.host}]" if ":" in args.host else args.host

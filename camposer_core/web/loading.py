@@ -1,8 +1,8 @@
 """What ``camposer serve`` loads once at start-up: the localizer, the walkable map and the two
 map pictures the page draws on.
 
-``--model`` is either a checkpoint written by ``camposer train`` (regressor; refinement when
-the Localizer offers it) or a dataset folder. A dataset folder is served by
+``--model`` is either a checkpoint written by ``camposer train`` (regressor, refined with PnP
+against the localization map of its dataset when there is one) or a dataset folder. A dataset folder is served by
 ``Localizer.from_dataset`` (retrieval + PnP) when the installed Localizer has it, else by the
 trained model found inside it (``model/best.pt``, ``best.pt``, ``model.pt``), else it is an
 error. The map is ``--map`` or, when omitted, the dataset's ``walkable.yaml`` (for a
@@ -42,6 +42,7 @@ class ServeModel:
     model_path: Path
     walkable_map: object | None  # camposer_core.walkable.WalkableMap
     map_path: Path | None
+    localization_map: Path | None = None  # PnP refinement against it (None: regressor only)
 
     @property
     def map_frame(self) -> str:
@@ -79,6 +80,31 @@ def _default_map(folder: Path | None, checkpoint: Path | None) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
+def _default_localization_map(folder: Path | None, checkpoint: Path) -> Path | None:
+    """The PnP localization map that goes with a checkpoint: the given folder's (or its
+    ``dataset/``'s), else that of the dataset the checkpoint was trained on."""
+    from ..localization import MAP_FILE
+    from ..training.checkpoint import Checkpoint
+
+    candidates = [] if folder is None else [folder / MAP_FILE, folder / "dataset" / MAP_FILE]
+    try:
+        dataset = Checkpoint.load(checkpoint).dataset
+    except Exception:  # a bad checkpoint is reported when it is loaded for real
+        dataset = ""
+    if dataset:
+        candidates.append(Path(dataset) / MAP_FILE)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _serving_refine_config(refine_config):
+    """Photos from a browser are independent: no stream prior from the previous query."""
+    from dataclasses import replace
+
+    from ..localization import RefineConfig
+
+    return replace(refine_config or RefineConfig(), stream=False)
+
+
 def _load_map(path: Path | None):
     from ..walkable import WalkableMap
 
@@ -90,9 +116,16 @@ def _load_map(path: Path | None):
         raise UserError(f"walkable map {path}: cannot read it ({exc})") from exc
 
 
-def load_serve_model(model, map_yaml=None, device: str = "cpu") -> ServeModel:
+def load_serve_model(
+    model, map_yaml=None, device: str = "cpu", localization_map="auto", refine_config=None
+) -> ServeModel:
     """Load ``model`` (checkpoint file or dataset folder) and the walkable map (see module
-    docstring). Raises :class:`UserError` naming the path and what is wrong."""
+    docstring). ``localization_map``: ``"auto"`` refines checkpoint poses with PnP against
+    the localization map of the checkpoint's dataset when it has one, a path (dataset folder
+    or ``.npz``) uses that map, ``None`` serves the regressor alone. ``refine_config``: a
+    :class:`~camposer_core.localization.RefineConfig` (stream priors are always off: every
+    photo is localized on its own). Raises :class:`UserError` naming the path and what is
+    wrong."""
     model = Path(model)
     if not model.exists():
         raise UserError(f"--model {model}: no such file or folder")
@@ -105,10 +138,15 @@ def load_serve_model(model, map_yaml=None, device: str = "cpu") -> ServeModel:
         map_path = Path(map_yaml) if map_yaml is not None else _default_map(folder, None)
         wmap = _load_map(map_path)
         try:
-            loc = Localizer.from_dataset(folder, walkable_map=wmap)  # retrieval + PnP, no regressor
+            loc = Localizer.from_dataset(  # retrieval + PnP, no regressor
+                folder,
+                walkable_map=wmap,
+                refine_config=_serving_refine_config(refine_config),
+                localization_map=None if localization_map in (None, "auto") else localization_map,
+            )
         except (OSError, ValueError, KeyError) as exc:
             raise UserError(f"--model {folder}: cannot localize from this dataset ({exc})") from exc
-        return ServeModel(loc, "dataset", folder, wmap, map_path)
+        return ServeModel(loc, "dataset", folder, wmap, map_path, localization_map=folder)
     ckpt = model if folder is None else _checkpoint_in(folder)
     if ckpt is None:
         what = "is a camposer dataset" if _is_dataset(folder) else "is not a camposer dataset (no manifest.json)"
@@ -121,11 +159,23 @@ def load_serve_model(model, map_yaml=None, device: str = "cpu") -> ServeModel:
         log.info("serving the model %s found in %s", ckpt, folder)
     map_path = Path(map_yaml) if map_yaml is not None else _default_map(folder, ckpt)
     wmap = _load_map(map_path)
+    if localization_map == "auto":
+        localization_map = _default_localization_map(folder, ckpt)
+    if localization_map is not None and not Path(localization_map).exists():
+        raise UserError(f"--localization-map {localization_map}: no such file or folder")
     try:
-        loc = Localizer.from_checkpoint(ckpt, device=device, walkable_map=wmap)
+        loc = Localizer.from_checkpoint(
+            ckpt,
+            device=device,
+            walkable_map=wmap,
+            localization_map=localization_map,
+            refine_config=None if localization_map is None else _serving_refine_config(refine_config),
+        )
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise UserError(f"--model {ckpt}: cannot load the checkpoint ({exc})") from exc
-    return ServeModel(loc, "checkpoint", ckpt, wmap, map_path)
+        where = ckpt if localization_map is None else f"{ckpt} with localization map {localization_map}"
+        raise UserError(f"--model {where}: cannot load ({exc})") from exc
+    lmap = None if localization_map is None else Path(localization_map)
+    return ServeModel(loc, "checkpoint", ckpt, wmap, map_path, localization_map=lmap)
 
 
 def map_pictures(wmap) -> dict[str, bytes]:

@@ -38,29 +38,43 @@ def ellipse_from_covariance(cov_xy: np.ndarray, chi2: float = CHI2_2DOF_95) -> d
     }
 
 
+def _finite(a) -> bool:
+    return a is not None and bool(np.all(np.isfinite(np.asarray(a, float))))
+
+
 def estimate_to_dict(est, map_frame: str) -> dict:
     """JSON-able view of a :class:`~camposer_core.localizer.PoseEstimate` (see the API models
-    in :mod:`.app` for the meaning of each field)."""
-    R = quat_to_matrix(est.quaternion)
-    axis = R[:, 2]  # optical axis (camera z) in the map frame
-    snapped = None
-    if est.snapped_position is not None:
-        snapped = {"position_m": [float(v) for v in est.snapped_position], "distance_m": float(est.snap_distance_m)}
-    cov = np.asarray(est.covariance, float)
-    return {
+    in :mod:`.app` for the meaning of each field). A ``lost`` estimate (no pose: NaN) has
+    ``null`` pose fields, never NaN (not JSON)."""
+    status = str(getattr(est, "status", "prior_only"))
+    pose_ok = _finite(est.position) and _finite(est.quaternion)
+    out = {
         "frame_id": map_frame,
-        "position_m": [float(v) for v in est.position],
-        "quaternion_wxyz": [float(v) for v in est.quaternion],
-        "heading_deg": float(np.degrees(np.arctan2(axis[1], axis[0]))),
-        "snapped": snapped,
-        "refine": {
-            "status": str(getattr(est, "status", "prior_only")),
-            "inliers": int(getattr(est, "inliers", 0)),
-        },
-        "covariance": cov.tolist(),
-        "ellipse_95": ellipse_from_covariance(cov[:2, :2]),
+        "position_m": None,
+        "quaternion_wxyz": None,
+        "heading_deg": None,
+        "snapped": None,
+        "refine": {"status": status if pose_ok else "lost", "inliers": int(getattr(est, "inliers", 0))},
+        "covariance": None,
+        "ellipse_95": None,
         "timings_ms": {k: float(v) for k, v in dict(getattr(est, "timings_ms", {}) or {}).items()},
     }
+    if not pose_ok:
+        return out
+    axis = quat_to_matrix(est.quaternion)[:, 2]  # optical axis (camera z) in the map frame
+    out["position_m"] = [float(v) for v in est.position]
+    out["quaternion_wxyz"] = [float(v) for v in est.quaternion]
+    out["heading_deg"] = float(np.degrees(np.arctan2(axis[1], axis[0])))
+    if _finite(est.snapped_position) and est.snap_distance_m is not None:
+        out["snapped"] = {
+            "position_m": [float(v) for v in est.snapped_position],
+            "distance_m": float(est.snap_distance_m),
+        }
+    if _finite(est.covariance):
+        cov = np.asarray(est.covariance, float)
+        out["covariance"] = cov.tolist()
+        out["ellipse_95"] = ellipse_from_covariance(cov[:2, :2])
+    return out
 
 
 class LocalizationService:
@@ -121,7 +135,10 @@ class LocalizationService:
         t0 = time.perf_counter()
         rgb = decode_image(data, name, self.limits)
         t1 = time.perf_counter()
-        est = self.model.localizer.localize(rgb, "rgb8")
+        loc = self.model.localizer
+        if hasattr(loc, "reset"):
+            loc.reset()  # each photo on its own: no state from the previous query
+        est = loc.localize(rgb, "rgb8")
         t2 = time.perf_counter()
         out = estimate_to_dict(est, self.model.map_frame)
         out["image"] = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])}

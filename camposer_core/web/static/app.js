@@ -96,8 +96,10 @@ function render() {
   clear(og);
   const [cx, cy] = worldToPixel(last.position_m[0], last.position_m[1]);
   const e = last.ellipse_95;
-  el("ellipse", { id: "raw-ellipse", cx, cy, rx: Math.max(e.semi_major_m / res, 0.5), ry: Math.max(e.semi_minor_m / res, 0.5),
-                  transform: `rotate(${-e.angle_deg} ${cx} ${cy})`, class: "ellipse" }, og);
+  if (e) {
+    el("ellipse", { id: "raw-ellipse", cx, cy, rx: Math.max(e.semi_major_m / res, 0.5), ry: Math.max(e.semi_minor_m / res, 0.5),
+                    transform: `rotate(${-e.angle_deg} ${cx} ${cy})`, class: "ellipse" }, og);
+  }
   drawPose(og, "raw-marker", last.position_m, last.heading_deg, "#2563eb");
   // walkable map: snapped pose (and where the raw one was)
   const snap = $("snapped-view");
@@ -128,9 +130,20 @@ function showNumbers(r) {
   $("n-refine").textContent = r.refine.status + (r.refine.inliers ? ` (${r.refine.inliers} inliers)` : "");
   const c = r.covariance;
   const e = r.ellipse_95;
-  $("n-sigma").textContent = `${f2(Math.sqrt(c[0][0]))}, ${f2(Math.sqrt(c[1][1]))} m (${e.semi_major_m.toFixed(1)} × ${e.semi_minor_m.toFixed(1)} m)`;
+  $("n-sigma").textContent = c && e
+    ? `${f2(Math.sqrt(c[0][0]))}, ${f2(Math.sqrt(c[1][1]))} m (${e.semi_major_m.toFixed(2)} × ${e.semi_minor_m.toFixed(2)} m)`
+    : "—";
   const t = r.timings_ms;
   $("n-timings").textContent = Object.entries(t).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(" · ") + " ms";
+  $("n-image").textContent = `${r.image.width} × ${r.image.height} px`;
+}
+
+function showLost(r) {
+  $("numbers-empty").hidden = true;
+  $("numbers").hidden = false;
+  for (const id of ["n-position", "n-heading", "n-quat", "n-snapped", "n-sigma"]) $(id).textContent = "—";
+  $("n-refine").textContent = `lost${r.refine.inliers ? ` (${r.refine.inliers} inliers)` : ""}`;
+  $("n-timings").textContent = Object.entries(r.timings_ms).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(" · ") + " ms";
   $("n-image").textContent = `${r.image.width} × ${r.image.height} px`;
 }
 
@@ -153,10 +166,15 @@ async function localize(file) {
     if (photo.src) URL.revokeObjectURL(photo.src);
     photo.src = URL.createObjectURL(file);
     photo.hidden = false;
-    state.trail.push(result);
-    while (state.trail.length > state.trailLength) state.trail.shift();
-    showNumbers(result);
-    render();
+    if (!result.position_m) {
+      showError(`${file.name || "photo"}: no pose: the photo could not be localized (lost)`);
+      showLost(result);
+    } else {
+      state.trail.push(result);
+      while (state.trail.length > state.trailLength) state.trail.shift();
+      showNumbers(result);
+      render();
+    }
     document.body.dataset.queries = String(Number(document.body.dataset.queries || 0) + 1);
   } catch (e) {
     showError(`could not reach the server: ${e.message}`);
