@@ -128,6 +128,12 @@ def main() -> int:
     )
     ap.add_argument("--frames-count", type=int, default=20)
     ap.add_argument(
+        "--localization-map",
+        type=Path,
+        default=None,
+        help="refine with PnP against this map (dataset folder or .npz); default: as camposer serve decides",
+    )
+    ap.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -147,26 +153,32 @@ def main() -> int:
         # baseline: the same frames through the in-process Localizer (decode excluded)
         from PIL import Image
 
-        from camposer_core.localizer import Localizer
+        from camposer_core.web.loading import load_serve_model
 
         if args.threads:
             import torch
 
             torch.set_num_threads(args.threads)
-        loc = Localizer.from_checkpoint(model, walkable_map=wmap)
+        lmap = args.localization_map or "auto"
+        served = load_serve_model(model, wmap, localization_map=lmap)  # the same model, maps, refinement as the server
+        loc = served.localizer
+        print(f"refinement: {served.localization_map or 'off (no localization map)'}")
         imgs = [np.asarray(Image.open(p).convert("RGB")) for p in frames]
         for im in imgs[:3]:
             loc.localize(im)
         inproc = []
         for k in range(max(60, len(imgs))):
             t0 = time.perf_counter()
+            loc.reset()  # as the server does: every photo on its own
             loc.localize(imgs[k % len(imgs)])
             inproc.append((time.perf_counter() - t0) * 1000.0)
-        del loc
+        del loc, served
 
         port = _free_port()
         cmd = [sys.executable, "-m", "camposer_core.cli", "serve", "--model", str(model), "--port", str(port)]
         cmd += ["--threads", str(args.threads)]
+        if args.localization_map is not None:
+            cmd += ["--localization-map", str(args.localization_map)]
         if wmap is not None:
             cmd += ["--map", str(wmap)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
