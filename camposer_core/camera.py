@@ -180,7 +180,6 @@ def load_camera_yaml(path) -> PinholeCamera:
 
 def save_camera_yaml(camera: PinholeCamera, path) -> Path:
     """Write ``camera`` as ``camera.yaml`` (CameraInfo layout)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(camera.to_dict(), sort_keys=False))
-    return path
+    from .fsio import atomic_write_text
+
+    return atomic_write_text(path, yaml.safe_dump(camera.to_dict(), sort_keys=False))

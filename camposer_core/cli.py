@@ -6,6 +6,11 @@ with ``camposer bag eval``) then add theirs through ``register_commands(groups)`
 must stay cheap (no torch/pycolmap imports at module level) so that ``camposer --help`` answers
 instantly; handlers import what they need. A handler is stored as ``func`` on its parser and
 returns an exit code (``int``) or ``None``.
+
+Output safety (:mod:`camposer_core.fsio`): when a command has an ``--out`` option, :func:`main`
+checks the path can be an output (``output_kind`` default ``"folder"``; ``"file"`` for file
+outputs) and holds its lock while the handler runs, so a second run on the same output refuses
+at once. A command whose ``--out`` defaults to ``None`` gives ``default_out(args) -> Path``.
 """
 
 from __future__ import annotations
@@ -72,14 +77,38 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if args.command is None else 2
     try:
-        code = func(args)
-    except (UserError, FileNotFoundError, ValueError) as exc:
-        print(f"camposer {args.command}: error: {exc}", file=sys.stderr)
+        code = _run_locked(func, args)
+    except (
+        UserError,
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+        ValueError,
+    ) as exc:
+        sub = [getattr(args, k) for k in ("bag_command", "map_command", "dataset_command") if getattr(args, k, None)]
+        print(f"camposer {' '.join([args.command, *sub])}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+def _run_locked(func, args):
+    """Run ``func(args)`` holding the lock of the command's output (see module docstring)."""
+    from .fsio import check_output_target, output_lock, remove_temp_files
+
+    out = getattr(args, "out", None)
+    if out is None and getattr(args, "default_out", None) is not None:
+        out = args.default_out(args)
+    if out is None or getattr(args, "output_kind", "folder") == "none":
+        return func(args)
+    check_output_target(out, "--out", getattr(args, "output_kind", "folder"))
+    with output_lock(out):
+        remove_temp_files(out)
+        return func(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

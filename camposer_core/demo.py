@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import plugins
+from .fsio import atomic_write_text
 from .progress import progress_bars
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,12 @@ class DemoConfig:
     def __post_init__(self):
         if self.mapping not in MAPPING_MODES:
             raise ValueError(f"unknown mapping {self.mapping!r} (choose from {', '.join(MAPPING_MODES)})")
+        if not self.fps > 0:
+            raise ValueError(f"--fps must be positive, got {self.fps}")
+        if self.epochs is not None and self.epochs < 1:
+            raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.train_config is not None and not Path(self.train_config).is_file():
+            raise FileNotFoundError(f"--train-config: file not found: {self.train_config}")
 
 
 def _stage_done(folder: Path) -> bool:
@@ -62,7 +69,7 @@ def _stage_done(folder: Path) -> bool:
 
 
 def _mark_done(folder: Path, info: dict) -> None:
-    (folder / DONE_MARKER).write_text(json.dumps(info, indent=2, default=str))
+    atomic_write_text(folder / DONE_MARKER, json.dumps(info, indent=2, default=str))
 
 
 def _prepare(folder: Path, force: bool, name: str) -> bool:
@@ -371,7 +378,7 @@ def _write_summary(
     serve = f"camposer serve --model {(out / 'model' / 'best.pt').resolve()} --map {(out / 'building' / 'walkable.yaml').resolve()}"
     lines += ["", "Localize a photo in the browser (dashboard on this model and map):", "", f"    {serve}"]
     path = out / "SUMMARY.md"
-    path.write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -6,7 +6,9 @@ reader and the ROS message conversions — so training and serving cannot drift 
 
 * Encodings are the ROS ``sensor_msgs/Image`` names in :data:`ENCODINGS` (8 bit per channel).
 * :func:`image_from_buffer` unpacks the raw bytes of an ``Image`` (rows may be padded).
-* :func:`decode_compressed` decodes a JPEG/PNG ``CompressedImage`` payload to BGR (OpenCV order).
+* :func:`decode_compressed` decodes a JPEG/PNG ``CompressedImage`` payload to BGR (OpenCV order);
+  with a pixel cap it first reads the size from the header (:func:`compressed_size`), so decoding
+  is bounded in memory and time for any message.
 * :func:`to_rgb` converts any encoding to ``(H, W, 3)`` uint8 RGB.
 * :func:`resize_rgb` resizes (cv2 ``INTER_AREA`` when shrinking: the whole field of view is kept).
 * :func:`normalize` turns a uint8 NHWC batch into the normalised ``(B, 3, H, W)`` float tensor
@@ -30,6 +32,9 @@ __all__ = [
     "check_encoding",
     "image_from_buffer",
     "decode_compressed",
+    "compressed_size",
+    "check_size",
+    "MAX_PIXELS",
     "to_rgb",
     "resize_rgb",
     "normalize",
@@ -63,16 +68,60 @@ def _bytes_view(data) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8)
 
 
-def image_from_buffer(data, width: int, height: int, step: int, encoding: str) -> np.ndarray:
+# Default cap on the pixels of an image from a message (4096 x 4096, ~50 MB as RGB), used by the
+# localizer node: a bigger image is rejected from its header / declared size, before decoding.
+MAX_PIXELS = 4096 * 4096
+
+
+def check_size(width: int, height: int, max_pixels: int | None = None, expected_size=None, what: str = "image"):
+    """``ValueError`` when ``width x height`` has no pixels, differs from ``expected_size`` =
+    ``(width, height)`` or exceeds ``max_pixels`` (None/0 = no cap)."""
+    w, h = int(width), int(height)
+    if w <= 0 or h <= 0:
+        raise ValueError(f"{what} has no pixels ({w}x{h})")
+    if expected_size is not None and (w, h) != tuple(expected_size):
+        raise ValueError(f"{what} is {w}x{h}, expected {expected_size[0]}x{expected_size[1]}")
+    if max_pixels and w * h > max_pixels:
+        raise ValueError(
+            f"{what} is {w}x{h} = {w * h / 1e6:.1f} MP, over the {max_pixels / 1e6:.1f} MP cap (max_pixels)"
+        )
+
+
+def compressed_size(data) -> tuple[int, int, str]:
+    """``(width, height, format)`` of a compressed image from its header only (PNG IHDR, JPEG
+    SOF, ...): PIL's ``Image.open`` is lazy and decodes no pixel. ``ValueError`` when the header
+    is unreadable or declares a decompression bomb (PIL's own limit, > 179 MP)."""
+    import io
+    import warnings
+
+    from PIL import Image as PILImage
+
+    buf = _bytes_view(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(buf)) as im:
+                return int(im.size[0]), int(im.size[1]), str(im.format)
+    except PILImage.DecompressionBombError as exc:
+        raise ValueError(f"compressed image declares a huge size ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for garbage headers
+        raise ValueError(
+            f"compressed image ({buf.size} bytes) could not be decoded (corrupt? no readable PNG/JPEG header: "
+            f"{type(exc).__name__})"
+        ) from None
+
+
+def image_from_buffer(
+    data, width: int, height: int, step: int, encoding: str, max_pixels: int | None = None
+) -> np.ndarray:
     """Raw ``sensor_msgs/Image`` bytes → ``(H, W, C)`` uint8 array (``(H, W)`` for ``mono8``),
     without copying when rows are unpadded.
 
-    Raises ``ValueError`` for an unknown encoding, no pixels, a ``step`` shorter than a row or a
-    data length other than ``step * height``."""
+    Raises ``ValueError`` for an unknown encoding, no pixels, more than ``max_pixels`` pixels, a
+    ``step`` shorter than a row or a data length other than ``step * height``."""
     channels = check_encoding(encoding)
     w, h, step = int(width), int(height), int(step)
-    if w <= 0 or h <= 0:
-        raise ValueError(f"image has no pixels ({w}x{h})")
+    check_size(w, h, max_pixels)
     if step < w * channels:
         raise ValueError(f"image step {step} is smaller than width*channels = {w * channels} ({encoding})")
     buf = _bytes_view(data)
@@ -84,12 +133,19 @@ def image_from_buffer(data, width: int, height: int, step: int, encoding: str) -
     return rows.reshape(h, w) if channels == 1 else rows.reshape(h, w, channels)
 
 
-def decode_compressed(data, fmt: str = "jpeg") -> np.ndarray:
+def decode_compressed(data, fmt: str = "jpeg", max_pixels: int | None = None, expected_size=None) -> np.ndarray:
     """JPEG/PNG bytes → ``(H, W, 3)`` uint8 **BGR** (OpenCV order; encoding ``bgr8``).
-    Raises ``ValueError`` when the data is empty or not decodable (``fmt`` names it)."""
+
+    With ``max_pixels`` or ``expected_size`` = ``(width, height)``, the size is read from the
+    header (:func:`compressed_size`) and checked BEFORE decoding, so a small file declaring a
+    huge image costs nothing. Raises ``ValueError`` when the data is empty, the size is wrong or
+    too big, or the data is not decodable (``fmt`` names it)."""
     buf = _bytes_view(data)
     if buf.size == 0:
         raise ValueError(f"compressed image ({fmt!r}) has no data")
+    if max_pixels or expected_size is not None:
+        w, h, kind = compressed_size(buf)
+        check_size(w, h, max_pixels, expected_size, f"compressed image ({kind})")
     img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError(f"compressed image ({fmt!r}, {buf.size} bytes) could not be decoded (corrupt?)")

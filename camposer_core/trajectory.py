@@ -94,10 +94,11 @@ class Trajectory:
     # ------------------------------------------------------------------ CSV
 
     def save_csv(self, path) -> Path:
+        from .fsio import atomic_path
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         header = list(POSE_COLUMNS) + (["recording"] if self.recordings is not None else []) + list(self.extra)
-        with path.open("w", newline="") as fh:
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(header)
             for i in range(len(self)):
@@ -122,7 +123,10 @@ class Trajectory:
             reader.fieldnames = fieldnames
             missing = [c for c in POSE_COLUMNS if c not in fieldnames]
             if missing:
-                raise ValueError(f"{path}:1: missing columns {missing} (expected {','.join(POSE_COLUMNS)})")
+                raise ValueError(
+                    f"{path}:1: missing columns {missing}: expected {','.join(POSE_COLUMNS)} (+ optional "
+                    f"recording), found {','.join(fieldnames) or 'no header'}"
+                )
             extra_cols = [c for c in fieldnames if c not in POSE_COLUMNS and c != "recording"]
             has_rec = "recording" in fieldnames
             frames, ts, pos, quat, rec = [], [], [], [], []

@@ -15,6 +15,8 @@ Errors about the user's file (missing, unreadable, no video stream, no frames) r
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import queue
 import re
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+log_ = logging.getLogger(__name__)
 
 __all__ = ["ffmpeg_exe", "VideoWriter", "VideoInfo", "probe_video", "iter_frames", "output_size"]
 
@@ -265,18 +269,26 @@ def output_size(width: int, height: int, long_side: int | None) -> tuple[int, in
 
 # --------------------------------------------------------------------------- reading
 
-_PTS_RE = re.compile(r"Parsed_showinfo.*?\bn:\s*(\d+)\s+pts:\s*(-?\d+)\s+pts_time:\s*(-?[\d.eE+-]+)")
+# One showinfo line per output frame; pts may be NOPTS (e.g. a stream cut with `-c copy`).
+_PTS_RE = re.compile(r"Parsed_showinfo.*?\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:\s*(\S+)")
+_END = "end"  # put on the queue when ffmpeg's stderr closes
+# Seconds to wait for a frame's showinfo line once its pixels arrived (ffmpeg prints it before it
+# writes the frame, so it is normally already there; this only bounds a missing line).
+PTS_WAIT_S = 2.0
 
 
-def _pump_stderr(stream, pts: queue.Queue[float | None], log: list[str]) -> None:
+def _pump_stderr(stream, pts: queue.Queue, log: list[str]) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode(errors="replace")
         m = _PTS_RE.search(line)
         if m:
-            pts.put(float(m.group(3)))
+            try:
+                pts.put(float(m.group(3)))
+            except ValueError:  # NOPTS
+                pts.put(math.nan)
         elif "Parsed_showinfo" not in line:
             log.append(line.rstrip())
-    pts.put(None)
+    pts.put(_END)
 
 
 def iter_frames(path, fps: float | None = None, long_side: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
@@ -324,18 +336,29 @@ def iter_frames(path, fps: float | None = None, long_side: int | None = None) ->
     reader.start()
     nbytes = w * h * 3
     count = 0
+    rate = fps or info.fps or 1.0
+    prev = -math.inf
+    ended = False
+    fixed = 0
     try:
         while True:
             buf = proc.stdout.read(nbytes)
             if len(buf) < nbytes:
                 break
-            try:
-                t = pts.get(timeout=30.0)
-            except queue.Empty:
-                t = None
-            if t is None:  # no timestamp reported: fall back to the nominal rate
-                rate = fps or info.fps or 1.0
-                t = count / rate
+            t = math.nan
+            if not ended:
+                try:
+                    t = pts.get(timeout=PTS_WAIT_S)
+                except queue.Empty:
+                    t = math.nan
+                if t is _END:
+                    ended, t = True, math.nan
+            if not math.isfinite(t) or t <= prev:
+                # no (usable) timestamp reported: continue at the nominal rate, so timestamps
+                # always increase
+                t = max(count / rate, prev + 1.0 / rate)
+                fixed += 1
+            prev = t
             count += 1
             yield float(t), np.frombuffer(buf, dtype=np.uint8).reshape(h, w, 3)
     finally:
@@ -348,3 +371,5 @@ def iter_frames(path, fps: float | None = None, long_side: int | None = None) ->
     if count == 0:
         msg = "; ".join(line for line in log if "rror" in line)[-500:] or "ffmpeg decoded nothing"
         raise ValueError(f"{path}: no decodable video frames ({msg})")
+    if fixed:
+        log_.warning("%s: %d of %d frames had no usable timestamp; used the nominal %.3g fps", path, fixed, count, rate)

@@ -43,6 +43,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from camposer_core.bags import BagTopics, header_stamp_ns, iter_messages, read_ground_truth, write_dataset_bag
 from camposer_core.dataset import DatasetFolder
 from camposer_core.evaluation import evaluate_predictions, write_report
+from camposer_core.fsio import atomic_write_text
 from camposer_core.fusion.extrinsics import Extrinsics
 from camposer_core.trajectory import Trajectory
 from camposer_core.walkable import WalkableMap
@@ -407,9 +408,9 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
         result.fusion = fused_summary(fusion_rec, gt, extrinsics, odom_sent)
     result.files = write_report(report, out, overwrite=True)
     result.files["bag_eval.json"] = out / "bag_eval.json"
-    result.files["bag_eval.json"].write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    atomic_write_text(result.files["bag_eval.json"], json.dumps(result.as_dict(), indent=2) + "\n")
     result.files["bag_eval.txt"] = out / "bag_eval.txt"
-    result.files["bag_eval.txt"].write_text(str(result) + "\n")
+    atomic_write_text(result.files["bag_eval.txt"], str(result) + "\n")
     return result
 
 

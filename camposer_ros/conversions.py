@@ -30,7 +30,14 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 
 from camposer_core.geometry import pose_from_ros, pose_to_ros, quat_from_scipy
-from camposer_core.imaging import ENCODINGS, check_encoding, decode_compressed, image_from_buffer
+from camposer_core.imaging import (
+    ENCODINGS,
+    MAX_PIXELS,
+    check_encoding,
+    compressed_size,
+    decode_compressed,
+    image_from_buffer,
+)
 from camposer_core.stamps import sec_nanosec, seconds_to_ns, stamp_ns
 
 __all__ = [
@@ -42,6 +49,8 @@ __all__ = [
     "header",
     "image_to_numpy",
     "compressed_to_numpy",
+    "compressed_size",
+    "MAX_PIXELS",
     "numpy_to_image",
     "numpy_to_compressed",
     "pose_msg",
@@ -87,35 +96,40 @@ def header(stamp: Time, frame_id: str) -> Header:
 # --------------------------------------------------------------------------- images
 
 
-def image_to_numpy(msg: Image, expected_size: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
+def image_to_numpy(
+    msg: Image, expected_size: tuple[int, int] | None = None, max_pixels: int | None = MAX_PIXELS
+) -> tuple[np.ndarray, str]:
     """``sensor_msgs/Image`` → ``(array, encoding)`` without copying when rows are unpadded.
 
     The array is ``(H, W, C)`` uint8 (``(H, W)`` for ``mono8``); ``encoding`` is one of
     :data:`camposer_core.imaging.ENCODINGS`. ``expected_size`` = ``(width, height)`` rejects
     other sizes. Raises :class:`MessageError` for an unknown encoding, an inconsistent
-    size/step/data length or an unexpected size."""
+    size/step/data length, an unexpected size or more than ``max_pixels`` pixels (None/0 = no
+    cap), all checked from the header fields before the data is touched."""
     enc = msg.encoding.strip().lower()
     w, h = int(msg.width), int(msg.height)
     try:
         check_encoding(enc if enc in ENCODINGS else msg.encoding)  # the error names what was sent
         if expected_size is not None and w > 0 and h > 0 and (w, h) != tuple(expected_size):
             raise ValueError(f"image is {w}x{h}, expected {expected_size[0]}x{expected_size[1]}")
-        return image_from_buffer(msg.data, w, h, msg.step, enc), enc
+        return image_from_buffer(msg.data, w, h, msg.step, enc, max_pixels), enc
     except ValueError as exc:
         raise MessageError(str(exc)) from None
 
 
-def compressed_to_numpy(msg: CompressedImage, expected_size: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
+def compressed_to_numpy(
+    msg: CompressedImage, expected_size: tuple[int, int] | None = None, max_pixels: int | None = MAX_PIXELS
+) -> tuple[np.ndarray, str]:
     """``sensor_msgs/CompressedImage`` (JPEG/PNG) → ``(H, W, 3)`` uint8 array and ``"bgr8"``
-    (OpenCV's native order; the localizer converts). Raises :class:`MessageError` when the data
-    is empty or not decodable, or the size differs from ``expected_size`` = ``(width, height)``."""
+    (OpenCV's native order; the localizer converts). The size is read from the header (PNG IHDR,
+    JPEG SOF) and checked against ``expected_size`` = ``(width, height)`` and ``max_pixels``
+    BEFORE decoding, so a small file declaring a huge image costs nothing. Raises
+    :class:`MessageError` when the data is empty, the size wrong or too big, or the data not
+    decodable."""
     try:
-        img = decode_compressed(msg.data, msg.format)
+        return decode_compressed(msg.data, msg.format, max_pixels, expected_size), "bgr8"
     except ValueError as exc:
         raise MessageError(str(exc)) from None
-    if expected_size is not None and (img.shape[1], img.shape[0]) != tuple(expected_size):
-        raise MessageError(f"image is {img.shape[1]}x{img.shape[0]}, expected {expected_size[0]}x{expected_size[1]}")
-    return img, "bgr8"
 
 
 def numpy_to_image(array: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> Image:

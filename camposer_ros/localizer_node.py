@@ -48,12 +48,20 @@ N-th frame and publishes the regressor's poses in between (slow CPUs). Gating th
 ``min_inliers``, ``min_inlier_ratio``, ``max_position_std_m``, ``max_jump_m``.
 
 A bad message (unknown encoding, data size not matching width/height/step, an image of the wrong
-size when ``image_width``/``image_height`` are set, a corrupt JPEG) is counted and logged (one
-line per problem kind at most every 5 s) and the node keeps running.
+size when ``image_width``/``image_height`` are set, more than ``max_pixels`` pixels, a corrupt
+JPEG) is counted and logged (one line per problem kind at most every 5 s, naming the topic) and the
+node keeps running. Decoding is bounded: a compressed image's size is read from its header (PNG
+IHDR, JPEG SOF) and checked before any pixel is decoded, a raw image's ``step * height`` against
+its data length, so no message can take more than ``max_pixels`` worth of memory.
+
+``image_transport: compressed`` reads ``<image_topic>/compressed`` (the image_transport
+convention). When no image arrives for ``no_image_warn_s`` the node warns, saying whether the
+topic has a publisher at all.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
@@ -89,6 +97,8 @@ class LocalizerNodeConfig:
     image_qos: str = "sensor_data"  # sensor_data | reliable
     image_width: int = 0  # 0 = accept any size
     image_height: int = 0
+    max_pixels: int = conv.MAX_PIXELS  # bigger images are rejected from their header, before decoding
+    no_image_warn_s: float = 5.0  # warn when no image arrived for this long (0 = never)
     map_frame: str = ""  # '' = the checkpoint's map frame
     camera_frame: str = BagTopics().camera_frame
     snap: bool = True
@@ -138,11 +148,21 @@ def published_topics(cfg: LocalizerNodeConfig | None = None) -> dict[str, tuple[
     }
 
 
+def input_topic(cfg: LocalizerNodeConfig) -> str:
+    """The topic the node reads images from. ``image_transport: compressed`` follows the
+    image_transport convention: ``<image_topic>/compressed`` (an ``image_topic`` that already ends
+    in ``/compressed`` is used as it is)."""
+    topic = cfg.image_topic
+    if cfg.image_transport == "compressed" and not topic.rstrip("/").endswith("/compressed"):
+        topic = topic.rstrip("/") + "/compressed"
+    return topic
+
+
 def subscribed_topics(cfg: LocalizerNodeConfig | None = None) -> dict[str, tuple[str, str]]:
     """Topic → (ROS message type, QoS name) the localizer node subscribes to."""
     cfg = cfg or LocalizerNodeConfig()
     typ = "sensor_msgs/msg/CompressedImage" if cfg.image_transport == "compressed" else "sensor_msgs/msg/Image"
-    return {cfg.image_topic: (typ, cfg.image_qos)}
+    return {input_topic(cfg): (typ, cfg.image_qos)}
 
 
 @dataclass
@@ -239,12 +259,16 @@ class LocalizerNode(LifecycleNode):
         self._running = True
         self._thread = threading.Thread(target=self._inference_loop, name="camposer_inference", daemon=True)
         self._thread.start()
-        self._sub = self.create_subscription(msg_type, cfg.image_topic, self._on_image, qos)
+        self._topic = input_topic(cfg)
+        self._sub = self.create_subscription(msg_type, self._topic, self._on_image, qos)
         self._timers = [
             self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics),
             self.create_timer(cfg.path_period_s, self._publish_path),
         ]
-        self.get_logger().info(f"listening to {cfg.image_topic} ({msg_type.__name__}, {cfg.image_qos} QoS)")
+        self._last_image = self._activated = time.monotonic()
+        if cfg.no_image_warn_s > 0:
+            self._timers.append(self.create_timer(cfg.no_image_warn_s, self._check_input))
+        self.get_logger().info(f"listening to {self._topic} ({msg_type.__name__}, {cfg.image_qos} QoS)")
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -274,9 +298,37 @@ class LocalizerNode(LifecycleNode):
     def _snapping(self) -> bool:
         return bool(self.cfg.snap and self.localizer is not None and self.localizer.walkable_map is not None)
 
+    def _check_input(self) -> None:
+        """Warn when no image arrived for ``no_image_warn_s``, saying whether anything publishes on
+        the input topic (a wrong topic / transport) or not (a QoS or type mismatch)."""
+        quiet = time.monotonic() - self._last_image
+        if quiet < self.cfg.no_image_warn_s:
+            return
+        n = self.count_publishers(self._topic)
+        since = "since the node started" if self.stats.received == 0 else f"for {quiet:.0f} s"
+        if n == 0:
+            others = sorted(
+                name
+                for name, types in self.get_topic_names_and_types()
+                if any(t.startswith("sensor_msgs/msg/") and "Image" in t for t in types)
+            )
+            hint = f"; image topics seen: {', '.join(others)}" if others else ""
+            self.get_logger().warning(
+                f"no image on {self._topic} {since}: the topic has no publisher (check image_topic and "
+                f"image_transport={self.cfg.image_transport!r}){hint}"
+            )
+        else:
+            self.get_logger().warning(
+                f"no image on {self._topic} {since} although {n} publisher(s) exist: check the message type "
+                f"(image_transport={self.cfg.image_transport!r}) and QoS (image_qos={self.cfg.image_qos!r})"
+            )
+
+    _topic = ""
+
     def _on_image(self, msg) -> None:
         """Subscription callback: keep only the newest frame (one-slot buffer)."""
         now = time.monotonic()
+        self._last_image = now
         with self._cv:
             self.stats.received += 1
             if self._slot is not None:
@@ -321,12 +373,14 @@ class LocalizerNode(LifecycleNode):
         expected = (self.cfg.image_width, self.cfg.image_height) if self.cfg.image_width > 0 else None
         try:
             if isinstance(msg, CompressedImage):
-                image, encoding = conv.compressed_to_numpy(msg, expected)
+                image, encoding = conv.compressed_to_numpy(msg, expected, self.cfg.max_pixels)
             else:
-                image, encoding = conv.image_to_numpy(msg, expected)
+                image, encoding = conv.image_to_numpy(msg, expected, self.cfg.max_pixels)
         except conv.MessageError as exc:
             self.stats.bad += 1
-            self._report_bad(str(exc).split(" (")[0][:40], f"bad image on {self.cfg.image_topic}: {exc}")
+            # one log line per kind of problem (numbers and details stripped) at most every 5 s
+            kind = re.sub(r"\([^)]*\)|[\d.]+", "", str(exc))[:60]
+            self._report_bad(kind, f"bad image on {self._topic}: {exc}")
             return
         est = self.localizer.localize(image, encoding)
         status = getattr(est, "status", "prior_only")
@@ -426,7 +480,7 @@ class LocalizerNode(LifecycleNode):
             self._dropped_at_last_diag = s.dropped
         level, text = DiagnosticStatus.OK, "localizing"
         if s.received == 0:
-            text = f"waiting for images on {self.cfg.image_topic}"
+            text = f"waiting for images on {self._topic}"
         if dropped_now > 0:
             level, text = DiagnosticStatus.WARN, f"dropped {dropped_now} old frames (inference slower than input)"
         if s.bad or s.failed:
@@ -483,8 +537,17 @@ def load_localizer(cfg: LocalizerNodeConfig):
             "(or set 'localization_map' to localize by retrieval + PnP without a model)"
         )
     model = Path(cfg.model_path).expanduser() if cfg.model_path else None
+    if model is not None and model.is_dir():
+        found = sorted(p.name for p in model.glob("*.pt"))
+        hint = f" (it holds {', '.join(found)}: give one of them)" if found else ""
+        raise ValueError(
+            f"model_path '{model}' is a folder, expected a checkpoint file such as best.pt "
+            f"(parameter 'model_path'){hint}"
+        )
     if model is not None and not model.is_file():
         raise FileNotFoundError(f"model_path '{model}' does not exist (parameter 'model_path')")
+    if cfg.max_pixels < 0:
+        raise ValueError(f"max_pixels must be >= 0 (0 = no cap), got {cfg.max_pixels}")
     walkable = None
     if cfg.snap and cfg.walkable_map:
         walkable = Path(cfg.walkable_map).expanduser()

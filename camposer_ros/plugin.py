@@ -63,7 +63,7 @@ def register_commands(groups: dict) -> None:
         action="store_true",
         help="do not run the fusion node even when the bag has /odom (default: fuse and report fused poses too)",
     )
-    e.set_defaults(func=_eval)
+    e.set_defaults(func=_eval, default_out=lambda a: a.bag.with_name(a.bag.name + "_eval"))  # locked by the CLI
 
 
 def load_split_replay():
@@ -76,6 +76,10 @@ def load_split_replay():
 
 
 def _eval(args: argparse.Namespace) -> int:
+    if not args.rate > 0:
+        raise UserError(f"--rate must be positive (1.0 = real time), got {args.rate}")
+    if not args.timeout > 0:
+        raise UserError(f"--timeout must be positive (seconds), got {args.timeout}")
     try:  # the one guarded import of the ROS side: rclpy may be missing
         from .bag_eval import BagEvalConfig, run_bag_eval
     except ImportError as exc:

@@ -34,7 +34,11 @@ def generate_launch_description():
         DeclareLaunchArgument("model", description="model checkpoint written by `camposer train`"),
         DeclareLaunchArgument("dataset", description="dataset folder (SfM points, mapping path, walkable map)"),
         DeclareLaunchArgument("image_topic", default_value="/camera/image_raw", description="camera topic"),
-        DeclareLaunchArgument("image_transport", default_value="raw", description="raw | compressed"),
+        DeclareLaunchArgument(
+            "image_transport",
+            default_value="raw",
+            description="raw | compressed (reads <image_topic>/compressed, the image_transport convention)",
+        ),
         DeclareLaunchArgument(
             "walkable_map",
             default_value=PathJoinSubstitution([dataset, "walkable.yaml"]),

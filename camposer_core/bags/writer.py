@@ -20,7 +20,6 @@ stamps (no recording offsets).
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from ..dataset.folder import DatasetFolder
+from ..fsio import check_output_target, staged_folder
 from ..geometry import pose_to_ros
 from ..stamps import sec_nanosec, seconds_to_ns
 from .topics import BagTopics
@@ -227,6 +227,20 @@ def _jpeg_bytes(dataset: DatasetFolder, frame: str, quality: int) -> bytes:
     return buf.tobytes()
 
 
+_BAG_FILE_SUFFIXES = (".mcap", ".db3", ".db3-shm", ".db3-wal", ".db3-journal", ".yaml")
+
+
+def _is_bag_folder(path: Path) -> bool:
+    """A rosbag2 folder, finished (metadata.yaml) or not (an older writer killed mid-write): only
+    bag storage files and metadata.yaml inside, so replacing it deletes nothing else."""
+    files = list(path.iterdir()) if path.is_dir() else []
+    if not files:
+        return path.is_dir()
+    return all(f.is_file() and f.name.endswith(_BAG_FILE_SUFFIXES) for f in files) and (
+        (path / "metadata.yaml").is_file() or any(f.suffix in (".mcap", ".db3") for f in files)
+    )
+
+
 def write_dataset_bag(
     dataset,
     out,
@@ -253,17 +267,24 @@ def write_dataset_bag(
         raise ValueError(f"bag format must be one of {FORMATS}, got {storage!r}")
     if not (raw or compressed):
         raise ValueError("write at least one image topic (raw and/or compressed)")
+    if max_frames is not None and int(max_frames) < 1:
+        raise ValueError(f"--max-frames must be at least 1, got {max_frames}")
+    if not 1 <= int(jpeg_quality) <= 100:
+        raise ValueError(f"JPEG quality must be in 1..100, got {jpeg_quality}")
     ds = dataset if isinstance(dataset, DatasetFolder) else DatasetFolder.open(dataset)
     traj = ds.poses(split)
     if len(traj) == 0:
         raise ValueError(f"{ds.root}: split {split!r} has no frames (have splits {ds.splits()})")
     out = Path(out)
+    check_output_target(out, "--out", "folder")
     if out.exists():
         if not force:
             raise FileExistsError(f"{out} already exists (use --force to replace it)")
-        if not (out / "metadata.yaml").is_file():
-            raise ValueError(f"{out} exists and is not a rosbag2 folder (no metadata.yaml): not replacing it")
-        shutil.rmtree(out)
+        if not _is_bag_folder(out):
+            raise ValueError(
+                f"{out} exists and is not a rosbag2 folder (it holds files other than a bag's "
+                "metadata.yaml and .mcap/.db3 files): not replacing it"
+            )
 
     stamps_s, offsets = _unique_stamps(traj.timestamps, traj.recordings)
     order = np.argsort(stamps_s, kind="stable")
@@ -284,8 +305,12 @@ def write_dataset_bag(
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     counts: dict[str, int] = {}
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with Writer(out, version=9, storage_plugin=plugin) as writer:
+    # built under a temporary name beside `out` and renamed into place when complete, so a kill
+    # never leaves a half-written bag at `out` (the next run removes the leftover)
+    with (
+        staged_folder(out, replace=force, create=False) as tmp,
+        Writer(tmp, version=9, storage_plugin=plugin) as writer,
+    ):
         conns = {}
 
         def conn(topic: str, msgtype: str):

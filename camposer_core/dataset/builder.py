@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..camera import PinholeCamera, load_camera_yaml
+from ..fsio import atomic_write_text
 from ..trajectory import Trajectory
 from .folder import MANIFEST, DatasetFolder
 from .frames import FrameOptions, FrameTable, extract_frames, read_frame_table
@@ -161,7 +162,11 @@ class _State:
 
     def __init__(self, work: Path):
         self.path = work / "state.json"
-        self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        try:
+            self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        except ValueError:  # unreadable (written by an older, non-atomic version): redo every stage
+            log.warning("%s is unreadable; re-running every stage", self.path)
+            self.data = {}
 
     def done(self, stage: str, fp: str) -> dict | None:
         s = self.data.get(stage)
@@ -169,14 +174,16 @@ class _State:
 
     def finish(self, stage: str, fp: str, result: dict, seconds: float) -> None:
         self.data[stage] = {"fingerprint": fp, "result": result, "seconds": seconds}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=2, default=str))
+        self.save()
+
+    def save(self) -> None:
+        atomic_write_text(self.path, json.dumps(self.data, indent=2, default=str))
 
     def invalidate(self, *stages: str) -> None:
         for s in stages:
             self.data.pop(s, None)
         if self.path.parent.is_dir():
-            self.path.write_text(json.dumps(self.data, indent=2, default=str))
+            self.save()
 
 
 # --------------------------------------------------------------------------- stages
@@ -269,6 +276,55 @@ def _align(cfg: BuildConfig, sfm_traj: Trajectory, points, imported: bool, gt: T
     )
 
 
+def _validate_inputs(cfg: BuildConfig):
+    """Check every input before any expensive stage: files exist and parse, numbers are in
+    range, the output can be a folder. Returns the loaded walkable map (or None). Raises
+    ``FileNotFoundError`` / ``ValueError`` naming the option and the file."""
+    from ..fsio import check_output_target
+
+    source, out = Path(cfg.source), Path(cfg.out)
+    if not source.exists():
+        raise FileNotFoundError(f"input not found: {source}")
+    check_output_target(out, "--out", "folder")
+    for opt, p in (
+        ("--camera", cfg.camera_yaml),
+        ("--poses", cfg.poses),
+        ("--groundtruth", cfg.groundtruth),
+        ("--control-points", cfg.control_points),
+        ("--walkable-map", cfg.walkable_map),
+    ):
+        if p is not None and not Path(p).exists():
+            raise FileNotFoundError(f"{opt}: file not found: {p}")
+    if cfg.camera_yaml is not None:
+        load_camera_yaml(cfg.camera_yaml)
+    from .importers import load_poses
+
+    if cfg.poses is not None:
+        load_poses(cfg.poses, cfg.poses_format, fps=cfg.frames.fps or 1.0)
+    if cfg.groundtruth is not None:
+        load_poses(cfg.groundtruth, "auto", fps=cfg.frames.fps or 1.0)
+    if cfg.control_points is not None:
+        from .map_alignment import read_control_points
+
+        read_control_points(cfg.control_points)
+    if cfg.scale_distance is not None and not cfg.scale_distance[2] > 0:
+        raise ValueError(f"--scale-distance: METRES must be positive, got {cfg.scale_distance[2]}")
+    if cfg.camera_height is not None and not cfg.camera_height > 0:
+        raise ValueError(f"--camera-height must be positive (metres), got {cfg.camera_height}")
+    if source.is_dir():
+        from .frames import check_image_sizes
+
+        check_image_sizes(source)
+    if cfg.walkable_map is None:
+        return None
+    from ..walkable import WalkableMap
+
+    try:
+        return WalkableMap.load(cfg.walkable_map)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--walkable-map {cfg.walkable_map}: not a usable map ({exc})") from exc
+
+
 def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) -> BuildResult:
     """Run (or resume) the builder (see module docstring). Raises ``FileNotFoundError`` /
     ``ValueError`` (including :class:`~.sfm.TooFewRegistered`) with messages naming the input."""
@@ -276,11 +332,7 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
     from .map_alignment import apply_alignment, compare_to_groundtruth
 
     source, out = Path(cfg.source), Path(cfg.out)
-    if not source.exists():
-        raise FileNotFoundError(f"input not found: {source}")
-    for p in (cfg.camera_yaml, cfg.poses, cfg.groundtruth, cfg.control_points):
-        if p is not None and not Path(p).exists():
-            raise FileNotFoundError(f"file not found: {p}")
+    walkable = _validate_inputs(cfg)
     src_r, out_r = source.resolve(), out.resolve()
     if src_r == out_r or any(d in src_r.parents or d == src_r for d in (out_r / "work", out_r / "images")):
         raise ValueError(f"--out {out} must not be the input {source} or hold it in its work/ or images/ folder")
@@ -422,14 +474,19 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         "stage_seconds": result.stage_seconds,
     }
     state.data["write"] = {"fingerprint": "started"}
-    state.path.write_text(json.dumps(state.data, indent=2, default=str))
+    state.save()
     result.dataset = write_dataset(
-        out, work / "frames", map_traj, camera, cfg.split, points, manifest, force=True, map_frame=cfg.map_frame
+        out,
+        work / "frames",
+        map_traj,
+        camera,
+        cfg.split,
+        points,
+        manifest,
+        force=True,
+        map_frame=cfg.map_frame,
+        walkable_map=walkable,
     )
-    if cfg.walkable_map is not None:
-        from ..walkable import WalkableMap
-
-        WalkableMap.load(cfg.walkable_map).save(out / "walkable.yaml")
     if cfg.localization_map:  # PnP refinement's map (camposer_core.localization)
         from ..localization.mapping import build_localization_map
 

@@ -38,6 +38,11 @@ def register(subparsers) -> None:
         default=0.35,
         help="drop frames sharper than their neighbours by less than this ratio (0 = keep all)",
     )
+    g.add_argument(
+        "--accept-truncated",
+        action="store_true",
+        help="build from the readable part of a video whose frames end well before its duration (truncated file)",
+    )
     g = p.add_argument_group("poses")
     g.add_argument(
         "--camera", type=Path, default=None, help="known intrinsics (camera.yaml, CameraInfo layout); fixed during SfM"
@@ -149,6 +154,7 @@ def _config(args):
             long_side=args.long_side,
             dedup_threshold=args.dedup_threshold,
             blur_ratio=args.blur_ratio,
+            accept_truncated=args.accept_truncated,
         ),
         sfm=SfmOptions(
             overlap=args.sfm_overlap,

@@ -62,6 +62,11 @@ class DatasetFolder:
         root = Path(root)
         if not root.is_dir():
             raise FileNotFoundError(f"dataset folder not found: {root}")
+        if not (root / MANIFEST).is_file() and any((root / n).exists() for n in ("poses.csv", "images", "work")):
+            raise ValueError(
+                f"{root}: unfinished dataset (no {MANIFEST}: its build was interrupted or failed); "
+                "rerun `camposer build-dataset` on it to finish it"
+            )
         for required in (MANIFEST, "camera.yaml", "poses.csv"):
             if not (root / required).is_file():
                 raise ValueError(f"{root}: not a camposer dataset (missing {required})")

@@ -52,6 +52,11 @@ class FrameOptions:
     blur_ratio: float = 0.35
     blur_window: int = 9
     jpeg_quality: int = 95
+    # accept a video whose decodable frames cover much less than its container's duration
+    # (a truncated file); otherwise that is an error. Not part of as_dict(): it changes no output.
+    accept_truncated: bool = False
+    # fewest kept frames the caller can use (None = MIN_FRAMES, what SfM needs); not in as_dict()
+    min_kept: int | None = None
 
     def __post_init__(self):
         if self.fps is not None and not self.fps > 0:
@@ -59,10 +64,91 @@ class FrameOptions:
         if self.long_side is not None and self.long_side < 16:
             raise ValueError(f"--long-side must be at least 16 pixels, got {self.long_side}")
         if not 0 <= self.blur_ratio < 1:
-            raise ValueError(f"blur ratio must be in [0, 1), got {self.blur_ratio}")
+            raise ValueError(f"--blur-ratio must be in [0, 1), got {self.blur_ratio}")
+        if not 0 <= self.dedup_threshold <= 255:
+            raise ValueError(f"--dedup-threshold must be in [0, 255] (grey levels), got {self.dedup_threshold}")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("accept_truncated")
+        d.pop("min_kept")
+        return d
+
+
+MIN_FRAMES = 3  # SfM needs at least three views
+
+
+def check_enough_frames(source, counts: dict, needed: int) -> None:
+    """Raise ``ValueError`` when fewer than ``needed`` frames were kept, saying how many were
+    dropped as near-duplicates / blurry and which option keeps them."""
+    if counts["kept"] >= needed:
+        return
+    why = []
+    if counts.get("duplicate"):
+        why.append(f"{counts['duplicate']} as near-duplicates (--dedup-threshold 0 keeps them)")
+    if counts.get("blurry"):
+        why.append(f"{counts['blurry']} as blurry (--blur-ratio 0 keeps them)")
+    raise ValueError(
+        f"{source}: only {counts['kept']} of {counts['total']} frames kept, {needed} needed; dropped "
+        + (", ".join(why) or "none")
+        + ". A featureless or static video (a blank wall) cannot be mapped"
+    )
+
+
+# A video is truncated when its decoded frames end this much before the container's duration
+# (fraction of the duration, and at least TRUNCATED_MIN_GAP_S seconds).
+TRUNCATED_FRACTION = 0.9
+TRUNCATED_MIN_GAP_S = 2.0
+
+
+def check_coverage(path, last_t: float, duration_s: float, rate: float, accept: bool) -> str | None:
+    """Refuse (``ValueError``) or, with ``accept``, warn about a video whose decoded frames (last at
+    ``last_t`` s) cover much less than its container's ``duration_s``; returns the warning."""
+    covered = last_t + 1.0 / max(rate, 1e-6)
+    if duration_s <= 0 or covered >= TRUNCATED_FRACTION * duration_s or duration_s - covered < TRUNCATED_MIN_GAP_S:
+        return None
+    msg = (
+        f"{path}: decoded frames cover only {covered:.1f} s of the video's {duration_s:.1f} s "
+        f"({100 * covered / duration_s:.0f} %): the file looks truncated or damaged"
+    )
+    if not accept:
+        raise ValueError(msg + " (pass --accept-truncated to build from the readable part)")
+    import logging
+
+    logging.getLogger(__name__).warning("%s; continuing (--accept-truncated)", msg)
+    return msg
+
+
+def check_image_sizes(folder, files: list[Path] | None = None) -> tuple[int, int]:
+    """The common ``(width, height)`` of the images in ``folder``, read from their headers only
+    (PIL opens lazily: no pixel is decoded). Raises ``ValueError`` naming the files whose size
+    differs from the most common one, or that are not readable images."""
+    from collections import Counter
+
+    from PIL import Image, UnidentifiedImageError
+
+    files = list_images(folder) if files is None else files
+    sizes, bad = {}, []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                sizes[f] = im.size
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            bad.append(f"{f.name} ({exc})")
+    if bad:
+        raise ValueError(f"{folder}: {len(bad)} file(s) are not readable images: " + "; ".join(bad[:5]))
+    if not sizes:
+        return 0, 0
+    common, n = Counter(sizes.values()).most_common(1)[0]
+    odd = [f"{f.name} {s[0]}x{s[1]}" for f, s in sizes.items() if s != common]
+    if odd:
+        raise ValueError(
+            f"{folder}: the images differ in size: {n} are {common[0]}x{common[1]} but {len(odd)} are not ("
+            + ", ".join(odd[:8])
+            + (", ..." if len(odd) > 8 else "")
+            + "); one camera at one resolution is needed (resize them, or remove the odd ones)"
+        )
+    return common
 
 
 @dataclass
@@ -89,7 +175,9 @@ class FrameTable:
 
     def save_csv(self, path) -> Path:
         path = Path(path)
-        with path.open("w", newline="") as fh:
+        from ..fsio import atomic_path
+
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["frame", "timestamp", "source", "status", "sharpness", "difference"])
             for i in range(len(self.frames)):
@@ -162,8 +250,10 @@ def _video_source(path: Path, opts: FrameOptions) -> tuple[Iterator[tuple[str, f
         n = int(np.ceil(info.duration_s * opts.fps)) if info.duration_s > 0 else n
 
     def gen():
+        t = 0.0
         for i, (t, rgb) in enumerate(iter_frames(path, fps=opts.fps, long_side=opts.long_side)):
             yield f"frame_{i:06d}.jpg", t, str(path), rgb
+        check_coverage(path, t, info.duration_s, opts.fps or info.fps or 1.0, opts.accept_truncated)
 
     return gen(), n
 
@@ -176,6 +266,7 @@ def _folder_source(folder: Path, opts: FrameOptions) -> tuple[Iterator[tuple[str
     files = list_images(folder)
     if not files:
         raise ValueError(f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    check_image_sizes(folder, files)
     rate = opts.fps or 1.0
 
     def gen():
@@ -263,5 +354,6 @@ def extract_frames(
     }
     if table.counts["kept"] == 0:
         raise ValueError(f"{source}: all {len(names)} frames were dropped as duplicates or blurry")
+    check_enough_frames(source, table.counts, MIN_FRAMES if options.min_kept is None else options.min_kept)
     table.save_csv(out_dir / FRAMES_CSV)
     return table

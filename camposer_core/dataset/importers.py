@@ -47,8 +47,18 @@ def detect_format(path) -> str:
             s = line.strip()
             if not s or s.startswith("#"):
                 continue
-            if all(c in s.split(",") for c in POSE_COLUMNS[:3]):
-                return "csv"
+            tokens = [t.strip() for t in s.replace(",", " ").split()]
+            if any(not _is_number(t) for t in tokens):
+                # a header line: only the camposer CSV has one
+                found = [t.strip() for t in s.split(",")]
+                missing = [c for c in POSE_COLUMNS if c not in found]
+                if not missing:
+                    return "csv"
+                raise ValueError(
+                    f"{path}:1: a header with columns {','.join(found)}, but a camposer pose CSV needs "
+                    f"{','.join(POSE_COLUMNS)} (+ optional recording); missing {','.join(missing)}. "
+                    "TUM (timestamp x y z qx qy qz qw) and matrix files have no header"
+                )
             n = len(s.replace(",", " ").split())
             if n == 8:
                 return "tum"
@@ -59,6 +69,14 @@ def detect_format(path) -> str:
                 "8 TUM values or 12/16 matrix values)"
             )
     raise ValueError(f"{path}: empty pose file")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _numeric_rows(path: Path, widths: tuple[int, ...]) -> np.ndarray:

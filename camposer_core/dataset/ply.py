@@ -48,8 +48,9 @@ def write_ply(path, points, colors=None) -> Path:
     if colors is not None:
         header += ["property uchar red", "property uchar green", "property uchar blue"]
     header.append("end_header")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
+    from ..fsio import atomic_path
+
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
         fh.write(("\n".join(header) + "\n").encode("ascii"))
         fh.write(data.tobytes())
     return path

@@ -76,6 +76,15 @@ class SfmOptions:
     def __post_init__(self):
         if self.mapper not in MAPPERS:
             raise ValueError(f"unknown SfM mapper {self.mapper!r} (choose from {', '.join(MAPPERS)})")
+        # checked here, not by COLMAP (which aborts the process on a failed check)
+        if self.overlap < 1:
+            raise ValueError(f"--sfm-overlap must be >= 1, got {self.overlap}")
+        if self.max_features < 1:
+            raise ValueError(f"--max-features must be >= 1, got {self.max_features}")
+        if not 0 < self.min_registered_fraction <= 1:
+            raise ValueError(f"--min-registered must be in (0, 1], got {self.min_registered_fraction}")
+        if self.retrieval.per_frame < 0:
+            raise ValueError(f"--loop-pairs must be >= 0, got {self.retrieval.per_frame}")
 
     def as_dict(self) -> dict:
         return asdict(self)

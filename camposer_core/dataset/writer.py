@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..camera import PinholeCamera, save_camera_yaml
+from ..fsio import atomic_write_text
 from ..trajectory import Trajectory
 from .folder import MANIFEST, SPLITS, DatasetFolder
 from .ply import write_ply
@@ -57,7 +58,8 @@ def check_output_free(out: Path, force: bool) -> None:
 
 
 def _remove_generated(out: Path) -> None:
-    for g in GENERATED:
+    # the manifest goes first: from here on the folder is visibly unfinished
+    for g in (MANIFEST,) + tuple(g for g in GENERATED if g != MANIFEST):
         p = out / g
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
@@ -82,6 +84,7 @@ def write_dataset(
     manifest: dict | None = None,
     force: bool = False,
     map_frame: str = "map",
+    walkable_map=None,
 ) -> DatasetFolder:
     """Write a dataset folder at ``out``.
 
@@ -89,7 +92,9 @@ def write_dataset(
     else copied, into ``out/images``). ``trajectory``: camera-to-world poses in the map frame
     (metres). ``camera``: intrinsics of those images. ``points``: ``(xyz (N, 3) map frame,
     rgb (N, 3) uint8 or None)``. ``manifest``: extra entries (sources, parameters, alignment...)
-    merged into ``manifest.json`` next to counts, splits, format and versions."""
+    merged into ``manifest.json`` next to counts, splits, format and versions. ``walkable_map``
+    (a :class:`~camposer_core.walkable.WalkableMap`) is saved as ``walkable.yaml``.
+    ``manifest.json`` is written last and atomically: a folder without it is unfinished."""
     out, frames_dir = Path(out), Path(frames_dir)
     if len(trajectory) == 0:
         raise ValueError(f"{out}: no posed frames to write")
@@ -111,6 +116,8 @@ def write_dataset(
         parts[s].save_csv(out / s / "poses.csv")
     if points is not None and len(points[0]):
         write_ply(out / "points3D.ply", points[0], points[1])
+    if walkable_map is not None:
+        walkable_map.save(out / "walkable.yaml")
     data = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -128,7 +135,7 @@ def write_dataset(
             data[k] = {**data[k], **v}
         else:
             data[k] = v
-    (out / MANIFEST).write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+    atomic_write_text(out / MANIFEST, json.dumps(_jsonable(data), indent=2) + "\n")
     return DatasetFolder.open(out)
 
 

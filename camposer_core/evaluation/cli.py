@@ -47,16 +47,42 @@ def register(subparsers) -> None:
         help="also refine every pose by PnP against DATASET/localization_map.npz (without the split's "
         "images) and report prior vs refined (auto: when the dataset has the map)",
     )
-    p.set_defaults(func=_cmd_evaluate)
+    p.set_defaults(func=_cmd_evaluate, default_out=lambda a: a.checkpoint.parent / f"eval_{a.split}")
+
+
+def _warn_foreign_checkpoint(checkpoint: Path, ds) -> None:
+    """Warn when ``checkpoint`` was trained on another dataset (its manifest hash differs) or
+    comes from a training run that did not finish."""
+    from ..fsio import is_unfinished
+    from ..training.checkpoint import Checkpoint
+
+    ck = Checkpoint.load(checkpoint)
+    if ck.manifest_hash and ck.manifest_hash != ds.manifest_hash():
+        log.warning(
+            "%s was trained on another dataset (%s, manifest hash %s) than %s (hash %s): the errors measure "
+            "how it transfers, not how it was trained",
+            checkpoint,
+            ck.dataset or "unknown",
+            ck.manifest_hash,
+            ds.root,
+            ds.manifest_hash(),
+        )
+    if is_unfinished(checkpoint.parent):
+        log.warning("%s: its training run in %s did not finish (interrupted)", checkpoint, checkpoint.parent)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ..dataset.folder import DatasetFolder
     from ..errors import UserError
+    from ..fsio import is_unfinished
     from ..walkable import WalkableMap
     from .predict import evaluate_checkpoint
     from .report import REPORT_FILES
 
+    if args.batch < 1:
+        raise UserError(f"--batch must be >= 1, got {args.batch}")
+    if not args.snap_margin >= 0:
+        raise UserError(f"--snap-margin must be >= 0 metres, got {args.snap_margin}")
     if not args.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
     ds = DatasetFolder.open(args.dataset)
@@ -67,7 +93,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.force:
         existing = [n for n in REPORT_FILES if (out / n).exists()]
         if existing:
-            raise UserError(f"{out} already holds a report ({', '.join(existing)}); use --force to overwrite")
+            what = "an unfinished report (interrupted run)" if is_unfinished(out) else "a report"
+            raise UserError(f"{out} already holds {what} ({', '.join(existing)}); use --force to overwrite")
+    _warn_foreign_checkpoint(args.checkpoint, ds)
     map_path = None if args.no_map else (args.map or ds.walkable_map_path)
     walkable = WalkableMap.load(map_path) if map_path else None
     if walkable is not None and walkable.frame_id != ds.map_frame:

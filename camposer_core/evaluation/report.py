@@ -260,6 +260,7 @@ def write_report(report: EvaluationReport, out_dir, loss_history_csv=None, overw
     ``loss_history_csv``: a training ``metrics.csv`` (``epoch``, ``train_loss``, ``val_*``
     columns) to plot as loss curves. Existing report files raise ``FileExistsError`` unless
     ``overwrite``."""
+    from ..fsio import atomic_write_text, mark_finished, mark_unfinished
     from .plots import plot_error_cdf, plot_loss_curves, plot_topdown
 
     out = Path(out_dir)
@@ -268,14 +269,15 @@ def write_report(report: EvaluationReport, out_dir, loss_history_csv=None, overw
         existing = [n for n in names if (out / n).exists()]
         if existing:
             raise FileExistsError(f"{out} already holds {', '.join(existing)} (use --force to overwrite)")
-    out.mkdir(parents=True, exist_ok=True)
+    mark_unfinished(out)  # until every file is written: a killed run's report is visibly unfinished
     paths = {"predictions.csv": _predictions_table(report).save_csv(out / "predictions.csv")}
     paths["metrics.json"] = out / "metrics.json"
-    paths["metrics.json"].write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    atomic_write_text(paths["metrics.json"], json.dumps(report.as_dict(), indent=2) + "\n")
     paths["summary.txt"] = out / "summary.txt"
-    paths["summary.txt"].write_text(report.table() + "\n")
+    atomic_write_text(paths["summary.txt"], report.table() + "\n")
     paths["trajectory_topdown.png"] = plot_topdown(report, out / "trajectory_topdown.png")
     paths["error_cdf.png"] = plot_error_cdf(report, out / "error_cdf.png")
     if loss_history_csv:
         paths["loss_curves.png"] = plot_loss_curves(loss_history_csv, out / "loss_curves.png")
+    mark_finished(out)
     return paths

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..camera import save_camera_yaml
+from ..fsio import is_unfinished, mark_finished, mark_unfinished
 from .config import SynthConfig
 from .odometry import ODOMETRY_NAMES, write_odometry
 from .plot import plot_floorplan
@@ -97,6 +98,8 @@ def check_out_dir(out_dir, force: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
+        if is_unfinished(out):
+            raise FileExistsError(f"{out} holds an unfinished synth run (interrupted); use --force to redo it")
         raise FileExistsError(f"{out} is not empty (use --force / force=True to write into it anyway)")
     return out
 
@@ -121,7 +124,7 @@ def synthesize(
         config = scene.config
     config = config or SynthConfig()
     out = check_out_dir(out_dir, force)
-    out.mkdir(parents=True, exist_ok=True)
+    mark_unfinished(out)  # removed when every file is written
     t0 = time.perf_counter()
     scene = scene if scene is not None else generate_scene(config)
     log.info(
@@ -158,6 +161,7 @@ def synthesize(
     render_s = time.perf_counter() - t1
     if video:
         log.info("rendered %d frames in %.1f s (%.1f frames/s)", len(traj), render_s, len(traj) / max(render_s, 1e-9))
+    mark_finished(out)
     return SynthOutput(
         root=out,
         video=paths["video"] if video else None,

@@ -81,8 +81,10 @@ def plot_floorplan(scene, path, trajectory=None, arrow_every_s: float = 2.0, dpi
     )
     ax.legend(loc="upper right", fontsize=7, ncol=2, framealpha=0.8)
     fig.tight_layout()
+    from ..fsio import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     return path

@@ -156,9 +156,9 @@ class Scene:
         }
 
     def save_json(self, path) -> None:
-        from pathlib import Path
+        from ..fsio import atomic_write_text
 
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
 
 def generate_scene(config: SynthConfig | None = None) -> Scene:

@@ -24,8 +24,6 @@ the :class:`~camposer_core.localizer.Localizer`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -135,16 +133,11 @@ class Checkpoint:
 
     def save(self, path) -> Path:
         """Write atomically (temporary file + rename), so a crash never leaves half a file."""
+        from ..fsio import atomic_path
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             torch.save(self.to_dict(), tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return path
 
     @classmethod

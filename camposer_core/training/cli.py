@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     e.add_argument("checkpoint", help="checkpoint written by camposer train (best.pt)")
     e.add_argument("--out", required=True, help="output path prefix, e.g. deploy/model")
     e.add_argument("--force", action="store_true", help="overwrite existing export files")
-    e.set_defaults(func=_export)
+    e.set_defaults(func=_export, output_kind="file")
 
 
 def _train(args: argparse.Namespace) -> int:

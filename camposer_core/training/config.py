@@ -18,6 +18,8 @@ Unknown keys are errors (naming the file and the key), so typos never pass silen
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,13 +171,63 @@ def _build(cls, d: Any, source: str, prefix: str):
         where = f" in '{prefix}'" if prefix else ""
         raise ValueError(f"{source}: unknown key(s) {unknown}{where} (allowed: {sorted(fields)})")
     kwargs = {}
+    hints = typing.get_type_hints(cls)
     for name, value in d.items():
         sub = _NESTED.get((cls, name))
-        kwargs[name] = _build(sub, value, source, f"{prefix}{name}.".rstrip(".")) if sub else value
+        key = f"{prefix}.{name}" if prefix else name
+        kwargs[name] = _build(sub, value, source, key) if sub else _checked(value, hints.get(name), source, key)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{source}: {exc}") from exc
+
+
+def _type_name(tp) -> str:
+    args = typing.get_args(tp)
+    if args and type(None) in args:
+        return " or ".join(_type_name(a) for a in args if a is not type(None)) + " or null"
+    if typing.get_origin(tp) is list:
+        return f"a list of {_type_name(args[0])}" if args else "a list"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(tp, str(tp))
+
+
+def _checked(value, tp, source: str, key: str):
+    """``value`` checked against the field type ``tp`` (ints are accepted as floats); raises
+    ``ValueError`` naming the file, the key, the expected type and the value."""
+    ok, conv = _match(value, tp)
+    if not ok:
+        raise ValueError(f"{source}: '{key}' must be {_type_name(tp)}, got {value!r}")
+    return conv
+
+
+def _match(value, tp):
+    if tp is None or tp is Any:
+        return True, value
+    args = typing.get_args(tp)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for a in args:
+            ok, conv = _match(value, a)
+            if ok:
+                return True, conv
+        return False, value
+    if tp is type(None):
+        return value is None, value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        conv = [_match(v, args[0]) if args else (True, v) for v in value]
+        return all(ok for ok, _ in conv), [c for _, c in conv]
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if tp is str:
+        return isinstance(value, str), value
+    return True, value
 
 
 _NESTED = {
@@ -197,7 +249,6 @@ def load_config(path) -> TrainConfig:
 
 
 def save_config(config: TrainConfig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    return path
+    from ..fsio import atomic_write_text
+
+    return atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

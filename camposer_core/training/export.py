@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..fsio import atomic_path, atomic_write_text
 from ..models.deploy import DeployModel
 from .checkpoint import Checkpoint
 
@@ -55,8 +56,9 @@ def export_checkpoint(checkpoint, out, force: bool = False) -> ExportResult:
     example = torch.randint(0, 256, (2, ck.transform.height, ck.transform.width, 3), dtype=torch.uint8)
     with torch.no_grad():
         traced = torch.jit.trace(model, example, check_trace=False)
-        traced.save(str(ts_path))
-        reloaded = torch.jit.load(str(ts_path))
+        with atomic_path(ts_path) as tmp:
+            traced.save(str(tmp))
+            reloaded = torch.jit.load(str(tmp))
         diff = float((reloaded(example) - model(example)).abs().max())
 
     onnx_written = None
@@ -65,14 +67,15 @@ def export_checkpoint(checkpoint, out, force: bool = False) -> ExportResult:
     except ImportError:
         log.info("onnx is not installed: skipping the ONNX export")
     else:
-        torch.onnx.export(
-            model,
-            (example,),
-            str(onnx_path),
-            input_names=["image_rgb_uint8"],
-            output_names=["pose"],
-            dynamic_axes={"image_rgb_uint8": {0: "batch"}, "pose": {0: "batch"}},
-        )
+        with atomic_path(onnx_path) as tmp:
+            torch.onnx.export(
+                model,
+                (example,),
+                str(tmp),
+                input_names=["image_rgb_uint8"],
+                output_names=["pose"],
+                dynamic_axes={"image_rgb_uint8": {0: "batch"}, "pose": {0: "batch"}},
+            )
         onnx_written = onnx_path
 
     meta = {
@@ -92,5 +95,5 @@ def export_checkpoint(checkpoint, out, force: bool = False) -> ExportResult:
         "torchscript": ts_path.name,
         "onnx": onnx_written.name if onnx_written else None,
     }
-    meta_path.write_text(json.dumps(meta, indent=2))
+    atomic_write_text(meta_path, json.dumps(meta, indent=2))
     return ExportResult(ts_path, onnx_written, meta_path, diff)

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from ..dataset.folder import DatasetFolder
+from ..fsio import atomic_path, is_unfinished, mark_finished, mark_unfinished
 from ..geometry import position_error, rotation_error_deg
 from ..imaging import normalize_nchw
 from ..models.backbones import calibrate_batchnorm
@@ -183,7 +184,7 @@ class _Trainer:
             raise ValueError("no dataset given: set data.dataset in the config or pass --dataset")
         self.folder = DatasetFolder.open(root)
         cfg.data.dataset = str(self.folder.root)
-        self._check_out_dir(resume, force)
+        self._check_out_dir(resume, force, dry_run=True)
 
         d = cfg.data
         self.transform = InputTransform(d.width, d.height)
@@ -235,7 +236,9 @@ class _Trainer:
         self.best_epoch = 0
         self.bad_validations = 0
         self.steps_done = 0
-        if resume:
+        self.resume = resume
+        self._check_out_dir(resume, force)
+        if self.resume:
             self._resume()
         elif getattr(self.model, "weights_used", "random") == "random":
             self._calibrate_batchnorm()
@@ -255,21 +258,33 @@ class _Trainer:
     def metrics_path(self) -> Path:
         return self.out / "metrics.csv"
 
-    def _check_out_dir(self, resume: bool, force: bool) -> None:
+    def _check_out_dir(self, resume: bool, force: bool, dry_run: bool = False) -> None:
+        """Refuse to overwrite a run unless ``force``; with ``dry_run`` only check (early, before
+        loading images), otherwise also prepare the folder (remove the replaced run's files)."""
         existing = [p for p in (self.best_path, self.last_path, self.metrics_path) if p.exists()]
-        if resume:
-            if not self.last_path.is_file():
-                raise FileNotFoundError(f"cannot resume: {self.last_path} not found")
-        elif existing and not force:
+        if resume and not self.last_path.is_file():
+            # killed before its first checkpoint: nothing to continue, so start over (the files of
+            # the interrupted run, if any, are replaced)
+            if not dry_run:
+                log.warning(
+                    "%s: no last.pt to resume from (the run stopped before its first checkpoint); "
+                    "starting from scratch",
+                    self.out,
+                )
+            self.resume = resume = False
+            force = True
+        if not resume and existing and not force:
+            state = "an interrupted training run" if is_unfinished(self.out) else "a training run"
             raise ValueError(
-                f"{self.out} already holds a training run ({existing[0].name}); use --resume to continue it "
+                f"{self.out} already holds {state} ({existing[0].name}); use --resume to continue it "
                 "or --force to overwrite"
             )
-        if self.main:
+        if self.main and not dry_run:
             self.out.mkdir(parents=True, exist_ok=True)
             if not resume:
                 for p in existing:
                     p.unlink()
+            mark_unfinished(self.out)  # until run() returns: evaluate warns about an unfinished run
             save_config(self.cfg, self.out / "config.yaml")
 
     def _resume(self) -> None:
@@ -300,7 +315,7 @@ class _Trainer:
             return
         with self.metrics_path.open(newline="") as fh:
             rows = [r for r in csv.DictReader(fh) if int(r["epoch"]) <= last_epoch]
-        with self.metrics_path.open("w", newline="") as fh:
+        with atomic_path(self.metrics_path) as tmp, tmp.open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=METRICS_COLUMNS)
             w.writeheader()
             w.writerows(rows)
@@ -597,7 +612,7 @@ class _Trainer:
         epoch = self.start_epoch
         stop = False
         last_stats = None
-        last_save = time.perf_counter()
+        last_save = -math.inf  # the first epoch always writes last.pt, so --resume works from then on
         for epoch in range(self.start_epoch + 1, cfg.epochs + 1):
             t0 = time.perf_counter()
             lr = self.optimizer.param_groups[0]["lr"]
@@ -649,6 +664,8 @@ class _Trainer:
                 break
         if bar is not None:
             bar.close()
+        if self.main:
+            mark_finished(self.out)
         if self.world > 1:
             import torch.distributed as dist
 

@@ -8,6 +8,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# Largest control-point misfit (m) accepted by `map from-image` without --accept-residual.
+MAX_RESIDUAL_M = 1.0
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("map", help="make and show walkable maps (nav2 map_server format)")
@@ -33,7 +36,7 @@ def register(subparsers) -> None:
     )
     t.add_argument("--out", type=Path, default=None, help="map YAML to write (DATASET/walkable.yaml)")
     t.add_argument("--force", action="store_true", help="overwrite an existing map")
-    t.set_defaults(func=_cmd_from_trajectory)
+    t.set_defaults(func=_cmd_from_trajectory, output_kind="file", default_out=lambda a: a.dataset / "walkable.yaml")
 
     i = sub.add_parser(
         "from-image",
@@ -51,16 +54,23 @@ def register(subparsers) -> None:
     i.add_argument("--resolution", type=float, default=None, help="cell size, m (default: the plan's m/pixel)")
     i.add_argument("--min-component", type=float, default=0.25, help="speck size to clean, m^2 (0.25)")
     i.add_argument("--frame-id", default="map")
+    i.add_argument(
+        "--max-residual",
+        type=float,
+        default=MAX_RESIDUAL_M,
+        help=f"refuse control points that misfit by more than this, m ({MAX_RESIDUAL_M}): a swapped or mistyped point",
+    )
+    i.add_argument("--accept-residual", action="store_true", help="write the map even above --max-residual")
     i.add_argument("--out", type=Path, default=Path("walkable.yaml"), help="map YAML to write (walkable.yaml)")
     i.add_argument("--force", action="store_true", help="overwrite an existing map")
-    i.set_defaults(func=_cmd_from_image)
+    i.set_defaults(func=_cmd_from_image, output_kind="file")
 
     s = sub.add_parser("show", help="render a map YAML to a PNG")
     s.add_argument("map", type=Path, help="nav2 map YAML")
     s.add_argument("--trajectory", type=Path, default=None, help="pose CSV to draw on top")
     s.add_argument("--out", type=Path, default=None, help="PNG to write (default: <map>_map.png next to the YAML)")
     s.add_argument("--force", action="store_true", help="overwrite an existing PNG")
-    s.set_defaults(func=_cmd_show)
+    s.set_defaults(func=_cmd_show, output_kind="file", default_out=lambda a: a.map.with_name(a.map.stem + "_map.png"))
 
 
 def _check_new(path: Path, force: bool) -> None:
@@ -117,9 +127,14 @@ def _parse_rgb(text: str) -> tuple[int, int, int]:
 
 
 def _cmd_from_image(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ..dataset.folder import read_image_rgb
+    from ..errors import UserError
     from .from_image import PlanRule, load_control_points, map_from_plan
 
+    if not args.max_residual > 0:
+        raise UserError(f"--max-residual must be positive, got {args.max_residual}")
     _check_new(args.out, args.force)
     rule = PlanRule(
         mode="color" if args.color else "brightness",
@@ -131,10 +146,21 @@ def _cmd_from_image(args: argparse.Namespace) -> int:
     image = read_image_rgb(args.plan)
     uv, xy = load_control_points(args.control_points)
     m, align = map_from_plan(image, uv, xy, rule, args.resolution, args.min_component, args.frame_id)
+    worst = float(align.residuals_m.max())
     print(
         f"plan {args.plan}: {align.metres_per_pixel:.4f} m/pixel, control-point residuals "
-        f"max {align.residuals_m.max():.3f} m over {len(uv)} points"
+        f"max {worst:.3f} m over {len(uv)} points"
     )
+    if worst > args.max_residual:
+        k = int(np.argmax(align.residuals_m))
+        msg = (
+            f"{args.control_points}: control point {k + 1} (u,v {uv[k][0]:g},{uv[k][1]:g} -> x,y "
+            f"{xy[k][0]:g},{xy[k][1]:g}) misfits by {worst:.2f} m (> --max-residual {args.max_residual:g} m): "
+            "check it for a typo or swapped columns"
+        )
+        if not args.accept_residual:
+            raise UserError(msg + " (--accept-residual writes the map anyway)")
+        log.warning("%s; writing anyway (--accept-residual)", msg)
     _save(m, args.out, args.force)
     return 0
 

@@ -261,8 +261,11 @@ class WalkableMap:
         img = np.full(self.shape, _PIX_UNKNOWN, dtype=np.uint8)
         img[self.occupancy == FREE] = _PIX_FREE
         img[self.occupancy == OCCUPIED] = _PIX_OCCUPIED
-        if not cv2.imwrite(str(image_path), img):
-            raise ValueError(f"could not write map image {image_path}")
+        from ..fsio import atomic_path, atomic_write_text
+
+        with atomic_path(image_path) as tmp:
+            if not cv2.imwrite(str(tmp), img):
+                raise ValueError(f"could not write map image {image_path}")
         meta = {
             "image": image_path.name,
             "mode": "trinary",
@@ -273,7 +276,7 @@ class WalkableMap:
             "free_thresh": _SAVE_FREE_THRESH,
             "frame_id": self.frame_id,
         }
-        yaml_path.write_text(yaml.safe_dump(meta, sort_keys=False, default_flow_style=None))
+        atomic_write_text(yaml_path, yaml.safe_dump(meta, sort_keys=False, default_flow_style=None))
         return yaml_path
 
     def __repr__(self) -> str:

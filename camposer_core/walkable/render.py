@@ -58,7 +58,9 @@ def render_map_png(m: WalkableMap, path, trajectory=None, title: str | None = No
         ax.legend(loc="best")
     ax.set_title(title or f"{m.width}x{m.height} cells @ {m.resolution} m, {100 * m.walkable_fraction():.0f}% walkable")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    from ..fsio import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     return path
