@@ -15,6 +15,7 @@ Errors about the user's file (missing, unreadable, no video stream, no frames) r
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -271,24 +272,57 @@ def output_size(width: int, height: int, long_side: int | None) -> tuple[int, in
 
 # One showinfo line per output frame; pts may be NOPTS (e.g. a stream cut with `-c copy`).
 _PTS_RE = re.compile(r"Parsed_showinfo.*?\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:\s*(\S+)")
-_END = "end"  # put on the queue when ffmpeg's stderr closes
-# Seconds to wait for a frame's showinfo line once its pixels arrived (ffmpeg prints it before it
-# writes the frame, so it is normally already there; this only bounds a missing line).
-PTS_WAIT_S = 2.0
+_END = (math.inf, math.nan)  # put on the queue when ffmpeg's stderr closes
+# Seconds to wait for a frame's showinfo line once its pixels arrived. ffmpeg prints it before it
+# writes the frame, so it is normally already there; a line that is missing is noticed at once
+# from the next line's frame index, so this only bounds a stuck ffmpeg.
+PTS_WAIT_S = 10.0
 
 
 def _pump_stderr(stream, pts: queue.Queue, log: list[str]) -> None:
+    """Put ``(frame index n, pts_time or nan)`` for each showinfo line, then :data:`_END`."""
     for raw in iter(stream.readline, b""):
         line = raw.decode(errors="replace")
         m = _PTS_RE.search(line)
         if m:
             try:
-                pts.put(float(m.group(3)))
+                pts.put((int(m.group(1)), float(m.group(3))))
             except ValueError:  # NOPTS
-                pts.put(math.nan)
+                pts.put((int(m.group(1)), math.nan))
         elif "Parsed_showinfo" not in line:
             log.append(line.rstrip())
     pts.put(_END)
+
+
+@functools.lru_cache(maxsize=1)
+def _passthrough_args() -> tuple[str, ...]:
+    """ffmpeg options that stop the muxer from duplicating/dropping frames to a constant rate:
+    ``-fps_mode passthrough`` (ffmpeg >= 5.1), ``-vsync passthrough`` before."""
+    out = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True).stdout
+    m = re.search(r"version n?(\d+)\.(\d+)", out)
+    if m and (int(m.group(1)), int(m.group(2))) < (5, 1):
+        return ("-vsync", "passthrough")
+    return ("-fps_mode", "passthrough")
+
+
+def _pts_of(pts: queue.Queue, index: int, pending: list) -> float:
+    """The pts_time of output frame ``index`` (nan when ffmpeg reported none or its line is
+    missing). Lines are matched by their frame index, never by position, so one missing line
+    cannot shift the timestamps of the frames after it. ``pending`` keeps a line read ahead."""
+    while True:
+        if pending:
+            n, t = pending[0]
+            if n == index:
+                pending.pop(0)
+                return t
+            if n > index:  # this frame's line is missing
+                return math.nan
+            pending.pop(0)  # a line of an earlier frame: already handled
+            continue
+        try:
+            pending.append(pts.get(timeout=PTS_WAIT_S))
+        except queue.Empty:
+            return math.nan
 
 
 def iter_frames(path, fps: float | None = None, long_side: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
@@ -323,6 +357,7 @@ def iter_frames(path, fps: float | None = None, long_side: int | None = None) ->
         "-an",
         "-vf",
         ",".join(filters),
+        *_passthrough_args(),  # one output frame per filtered frame: no duplicates without a showinfo line
         "-f",
         "rawvideo",
         "-pix_fmt",
@@ -338,21 +373,14 @@ def iter_frames(path, fps: float | None = None, long_side: int | None = None) ->
     count = 0
     rate = fps or info.fps or 1.0
     prev = -math.inf
-    ended = False
+    pending: list = []
     fixed = 0
     try:
         while True:
             buf = proc.stdout.read(nbytes)
             if len(buf) < nbytes:
                 break
-            t = math.nan
-            if not ended:
-                try:
-                    t = pts.get(timeout=PTS_WAIT_S)
-                except queue.Empty:
-                    t = math.nan
-                if t is _END:
-                    ended, t = True, math.nan
+            t = _pts_of(pts, count, pending)
             if not math.isfinite(t) or t <= prev:
                 # no (usable) timestamp reported: continue at the nominal rate, so timestamps
                 # always increase

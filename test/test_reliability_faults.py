@@ -110,7 +110,7 @@ def test_kill_train_then_resume(tmp_path, tiny_pose_dataset):
     from camposer_core.training.config import save_config
     from camposer_core.training.quick import tiny_config
 
-    cfg = tiny_config(tiny_pose_dataset, epochs=6, mode="frozen")
+    cfg = tiny_config(tiny_pose_dataset, epochs=4, mode="frozen")
     save_config(cfg, tmp_path / "cfg.yaml")
     base = ["train", tmp_path / "cfg.yaml", "--no-progress"]
     clean = tmp_path / "clean"
@@ -127,8 +127,8 @@ def test_kill_train_then_resume(tmp_path, tiny_pose_dataset):
         def check(out=out):
             assert _files(out) == ref_files
             rows = (out / "metrics.csv").read_text().splitlines()[1:]
-            assert [int(r.split(",")[0]) for r in rows] == list(range(1, 7))
-            assert Checkpoint.load(out / "last.pt").training["epoch"] == 6
+            assert [int(r.split(",")[0]) for r in rows] == list(range(1, 5))
+            assert Checkpoint.load(out / "last.pt").training["epoch"] == 4
             Checkpoint.load(out / "best.pt")
 
         _rerun_until_done([*base, "--out", out, "--resume"], check)
