@@ -88,7 +88,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _lock_path(output: Path) -> Path:
-    output = Path(os.path.abspath(output))
+    output = Path(os.path.realpath(output))  # one lock however the folder is named (relative, symlinks)
     return output.parent / f".{output.name}{LOCK_SUFFIX}"
 
 
