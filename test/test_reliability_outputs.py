@@ -122,6 +122,8 @@ def _commands(tmp_path, ds, ckpt, synth):
         ),
         "map show": (["map", "show", str(walk)], tmp_path / "walk.png"),
         "demo": (["demo", "--preset", "small"], tmp_path / "demo"),
+        "map-index": (["map-index", str(ds)], Path(ds) / "localization_map.npz"),
+        "fuse": (["fuse", str(Path(ds) / "poses.csv")], tmp_path / "fuse"),
     }
 
 
@@ -132,13 +134,15 @@ def test_every_writing_command_refuses_a_locked_output(
     for name, (argv, out) in cmds.items():
         p = holder(out)
         t0 = time.monotonic()
-        code = cli.main(argv + ["--out", str(out)])
+        code = cli.main(argv if name == "map-index" else argv + ["--out", str(out)])
         err = capsys.readouterr().err
         assert code == 1, name
         assert time.monotonic() - t0 < 5, f"{name} did work before refusing"
         assert "in use by another camposer run" in err and str(out) in err and f"pid {p.pid}" in err, (name, err)
         assert not out.exists(), f"{name} wrote {out} although it is locked"
         p.kill()
+        p.wait()
+        (out.parent / f".{out.name}.camposer-lock").unlink()  # the killed holder's stale lock
 
 
 def test_concurrent_train_runs_second_refuses_at_once(tmp_path, tiny_pose_dataset):

@@ -101,10 +101,13 @@ def _cmd_fuse(args: argparse.Namespace) -> int:
     base_gt = to_base(gt.subset(np.argsort(gt.timestamps, kind="stable")), fusion)
     report = evaluate_run(run, base_gt)
     text = "\n".join(report.lines())
-    (out / "fusion_metrics.json").write_text(
-        json.dumps({"report": report.as_dict(), "config": dataclasses.asdict(cfg)}, indent=2) + "\n"
+    from ..fsio import atomic_write_text
+
+    atomic_write_text(
+        out / "fusion_metrics.json",
+        json.dumps({"report": report.as_dict(), "config": dataclasses.asdict(cfg)}, indent=2) + "\n",
     )
-    (out / "fusion_summary.txt").write_text(text + "\n")
+    atomic_write_text(out / "fusion_summary.txt", text + "\n")
     plot_fusion(run, base_gt, out / "fusion.png", title=f"fusion of {args.fixes.name}")
     print(text)
     return 0

@@ -23,7 +23,8 @@ def register(subparsers) -> None:
         action="store_true",
         help="extract, match and triangulate at the dataset's poses even when the SfM model is there",
     )
-    p.set_defaults(func=_run)
+    # the CLI holds the lock of DATASET/localization_map.npz while it runs (camposer_core.fsio)
+    p.set_defaults(func=_run, output_kind="file", default_out=lambda a: Path(a.dataset) / "localization_map.npz")
 
 
 def _run(args) -> int:
