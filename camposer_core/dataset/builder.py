@@ -367,6 +367,13 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         prev = state.done("write", fp_write)
         if prev is None:
             check_output_free(out, force=False)  # raises: a finished dataset with other inputs
+        if cfg.localization_map:
+            from ..localization.map import MAP_FILE
+            from ..localization.mapping import build_localization_map
+
+            if not (out / MAP_FILE).is_file():  # the last build stopped while making it
+                log.warning("%s: no %s (an earlier build stopped before it): building it", out, MAP_FILE)
+                build_localization_map(out)
         res = BuildResult(DatasetFolder.open(out), skipped=list(STAGES), **prev["result"])
         res.stage_seconds = {s: 0.0 for s in STAGES}
         return res
@@ -487,10 +494,6 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         map_frame=cfg.map_frame,
         walkable_map=walkable,
     )
-    if cfg.localization_map:  # PnP refinement's map (camposer_core.localization)
-        from ..localization.mapping import build_localization_map
-
-        build_localization_map(out, force=True)
     result.stage_seconds["write"] = time.perf_counter() - t0
     state.finish(
         "write",
@@ -503,4 +506,8 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         },
         result.stage_seconds["write"],
     )
+    if cfg.localization_map:  # PnP refinement's map (camposer_core.localization); a rerun finishes it
+        from ..localization.mapping import build_localization_map
+
+        build_localization_map(out, force=True)
     return result
