@@ -12,7 +12,8 @@ Conventions (the only ones used in the project):
 * ROS ``geometry_msgs/Pose`` uses (x, y, z, w) too; :func:`pose_to_ros` / :func:`pose_from_ros`
   are the only place the project swaps the order for ROS.
 * COLMAP stores **world-to-camera** ``(qvec, tvec)`` with ``x_cam = R_cw @ x_world + tvec``;
-  :func:`pose_from_colmap` / :func:`pose_to_colmap` convert.
+  :func:`pose_from_colmap` / :func:`pose_to_colmap` convert; pycolmap's ``Rigid3d`` /
+  ``Rotation3d`` (quaternion stored x, y, z, w like Eigen) go through :func:`pose_from_rigid3d`.
 * Camera axes are OpenCV / REP-103 optical: x right, y down, z forward.
 
 All functions accept a single pose (``(3,)`` positions, ``(4,)`` quaternions) or a batch
@@ -39,6 +40,7 @@ __all__ = [
     "quat_rotate",
     "pose_from_colmap",
     "pose_to_colmap",
+    "pose_from_rigid3d",
     "pose_to_matrix",
     "pose_from_matrix",
     "pose_to_ros",
@@ -196,6 +198,14 @@ def pose_from_colmap(qvec, tvec):
     q_wc = quat_inverse(q_cw)
     position = -quat_rotate(q_wc, tvec)
     return position, quat_canonical(q_wc)
+
+
+def pose_from_rigid3d(cam_from_world):
+    """pycolmap ``Rigid3d`` ``cam_from_world`` (world-to-camera; ``rotation.quat`` is x, y, z, w)
+    → camera-to-world ``(position, quat)``; no detour through rotation matrices."""
+    return pose_from_colmap(
+        np.roll(np.asarray(cam_from_world.rotation.quat, np.float64), 1), cam_from_world.translation
+    )
 
 
 def pose_to_colmap(position, quaternion):

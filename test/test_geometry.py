@@ -55,6 +55,17 @@ def test_camera_looking_along_x_has_known_quaternion_and_colmap_pose():
     assert np.allclose(p, C_LOOK_X) and np.allclose(q, Q_LOOK_X)
 
 
+def test_pycolmap_rigid3d_converts_like_colmap_qvec_tvec():
+    import pycolmap
+
+    qvec, tvec = g.pose_to_colmap(C_LOOK_X, Q_LOOK_X)
+    cam_from_world = pycolmap.Rigid3d(pycolmap.Rotation3d(g.quat_to_matrix(qvec)), tvec)
+    p, q = g.pose_from_rigid3d(cam_from_world)
+    assert np.allclose(p, C_LOOK_X) and np.allclose(q, Q_LOOK_X)
+    # and the camera centre agrees with pycolmap's own inverse
+    assert np.allclose(p, cam_from_world.inverse().translation)
+
+
 def test_ros_field_order_is_xyzw():
     d = g.pose_to_ros(C_LOOK_X, Q_LOOK_X)
     assert d["position"] == {"x": 1.0, "y": 2.0, "z": 3.0}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import pose_from_matrix, quat_canonical, quat_from_scipy, quat_to_scipy
+from ..geometry import pose_from_matrix, pose_from_rigid3d, quat_canonical, quat_from_scipy, quat_to_scipy
 from ..trajectory import POSE_COLUMNS, Trajectory
 
 __all__ = ["load_poses", "detect_format", "attach_poses", "load_colmap_model", "ColmapModel", "FORMATS"]
@@ -180,18 +180,12 @@ def reconstruction_poses(rec, fps: float = 1.0, timestamps: dict | None = None) 
     images = sorted((im for im in rec.images.values() if im.has_pose), key=lambda im: im.name)
     names, pos, quat = [], [], []
     for im in images:
-        world_from_cam = im.cam_from_world().inverse()  # a METHOD in pycolmap 4
+        position, q = pose_from_rigid3d(im.cam_from_world())  # a METHOD in pycolmap 4
         names.append(im.name)
-        pos.append(np.asarray(world_from_cam.translation, dtype=np.float64))
-        quat.append(quat_from_scipy(_scipy_from_rotation3d(world_from_cam.rotation)))
+        pos.append(position)
+        quat.append(q)
     ts = [timestamps[n] if timestamps and n in timestamps else i / fps for i, n in enumerate(names)]
     return Trajectory(names, np.asarray(ts, float), np.asarray(pos).reshape(-1, 3), np.asarray(quat).reshape(-1, 4))
-
-
-def _scipy_from_rotation3d(rot):
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_matrix(np.asarray(rot.matrix(), dtype=np.float64))
 
 
 def reconstruction_points(rec) -> tuple[np.ndarray, np.ndarray]:
