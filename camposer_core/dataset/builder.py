@@ -26,11 +26,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..alignment import Similarity
 from ..camera import PinholeCamera, load_camera_yaml
-from ..fsio import atomic_write_text
 from ..trajectory import Trajectory
+from ..walkable import WalkableMap
 from .folder import MANIFEST, DatasetFolder
 from .frames import FrameOptions, FrameTable, extract_frames, read_frame_table
+from .importers import ColmapModel, attach_poses, load_colmap_model, load_poses
+from .map_alignment import (
+    MapAlignment,
+    align_control_points,
+    align_gravity_floor,
+    align_to_groundtruth,
+    apply_alignment,
+    compare_to_groundtruth,
+    read_control_points,
+)
+from .sfm import SfmOptions, run_sfm
 from .splits import SplitConfig
 from .writer import check_output_free, write_dataset
 
@@ -56,7 +68,7 @@ class BuildConfig:
     source: Path
     out: Path
     frames: FrameOptions = FrameOptions()
-    sfm: object = None  # SfmOptions (imported lazily; None = defaults)
+    sfm: SfmOptions | None = None  # None = defaults
     split: SplitConfig = SplitConfig()
     camera_yaml: Path | None = None
     poses: Path | None = None
@@ -162,11 +174,7 @@ class _State:
 
     def __init__(self, work: Path):
         self.path = work / "state.json"
-        try:
-            self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        except ValueError:  # unreadable (written by an older, non-atomic version): redo every stage
-            log.warning("%s is unreadable; re-running every stage", self.path)
-            self.data = {}
+        self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
     def done(self, stage: str, fp: str) -> dict | None:
         s = self.data.get(stage)
@@ -174,16 +182,14 @@ class _State:
 
     def finish(self, stage: str, fp: str, result: dict, seconds: float) -> None:
         self.data[stage] = {"fingerprint": fp, "result": result, "seconds": seconds}
-        self.save()
-
-    def save(self) -> None:
-        atomic_write_text(self.path, json.dumps(self.data, indent=2, default=str))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, indent=2, default=str))
 
     def invalidate(self, *stages: str) -> None:
         for s in stages:
             self.data.pop(s, None)
         if self.path.parent.is_dir():
-            self.save()
+            self.path.write_text(json.dumps(self.data, indent=2, default=str))
 
 
 # --------------------------------------------------------------------------- stages
@@ -218,9 +224,7 @@ def _camera_for_frames(cfg: BuildConfig, table: FrameTable) -> PinholeCamera | N
 
 
 def _stage_sfm(cfg: BuildConfig, work: Path, table: FrameTable, camera, progress: ProgressFactory):
-    from .importers import load_colmap_model
-    from .sfm import SfmOptions, run_sfm
-
+    """Run SfM; returns its report and the largest model (the reconstruction itself, not re-read)."""
     names, ts = table.kept()
     bar = progress("sfm (registered frames)", len(names))
     result = run_sfm(
@@ -231,27 +235,16 @@ def _stage_sfm(cfg: BuildConfig, work: Path, table: FrameTable, camera, progress
         camera,
         progress=lambda stage, n: bar(n, len(names)) if stage == "mapping" else None,
     )
-    model = load_colmap_model(result.model_dir, timestamps=dict(zip(names, ts)))
-    return result, model
+    return result, ColmapModel.from_reconstruction(result.reconstruction, timestamps=dict(zip(names, ts)))
 
 
-def _load_sfm(work: Path, table: FrameTable):
-    from .importers import load_colmap_model
-
+def _load_sfm(work: Path, table: FrameTable) -> ColmapModel:
+    """The model a finished SfM stage saved (resuming)."""
     names, ts = table.kept()
     return load_colmap_model(work / "sfm" / "model", timestamps=dict(zip(names, ts)))
 
 
 def _align(cfg: BuildConfig, sfm_traj: Trajectory, points, imported: bool, gt: Trajectory | None):
-    from ..alignment import Similarity
-    from .map_alignment import (
-        MapAlignment,
-        align_control_points,
-        align_gravity_floor,
-        align_to_groundtruth,
-        read_control_points,
-    )
-
     method = cfg.align
     if method == "auto":
         if cfg.control_points is not None:
@@ -276,80 +269,60 @@ def _align(cfg: BuildConfig, sfm_traj: Trajectory, points, imported: bool, gt: T
     )
 
 
-def _validate_inputs(cfg: BuildConfig):
-    """Check every input before any expensive stage: files exist and parse, numbers are in
-    range, the output can be a folder. Returns the loaded walkable map (or None). Raises
-    ``FileNotFoundError`` / ``ValueError`` naming the option and the file."""
-    from ..fsio import check_output_target
+@dataclass
+class _Fingerprints:
+    """Per-stage fingerprints: a stage's inputs and parameters plus the stage before it."""
 
+    frames: str
+    poses: str
+    write: str
+
+
+@dataclass
+class _Posed:
+    """What the poses stage hands on: poses (SfM frame, or the map frame when imported), the SfM
+    model (``None`` for imported poses), the camera and the SfM report."""
+
+    trajectory: Trajectory
+    model: ColmapModel | None
+    camera: PinholeCamera
+    sfm_report: dict | None
+
+    @property
+    def imported(self) -> bool:
+        return self.model is None
+
+
+@dataclass
+class _Aligned:
+    """Poses and points in the map frame, and the ground truth the alignment used (if any)."""
+
+    trajectory: Trajectory
+    points: tuple | None
+    groundtruth: Trajectory | None
+
+
+def _check_inputs(cfg: BuildConfig) -> tuple[Path, Path]:
     source, out = Path(cfg.source), Path(cfg.out)
     if not source.exists():
         raise FileNotFoundError(f"input not found: {source}")
-    check_output_target(out, "--out", "folder")
-    for opt, p in (
-        ("--camera", cfg.camera_yaml),
-        ("--poses", cfg.poses),
-        ("--groundtruth", cfg.groundtruth),
-        ("--control-points", cfg.control_points),
-        ("--walkable-map", cfg.walkable_map),
-    ):
+    for p in (cfg.camera_yaml, cfg.poses, cfg.groundtruth, cfg.control_points):
         if p is not None and not Path(p).exists():
-            raise FileNotFoundError(f"{opt}: file not found: {p}")
-    if cfg.camera_yaml is not None:
-        load_camera_yaml(cfg.camera_yaml)
-    from .importers import load_poses
-
-    if cfg.poses is not None:
-        load_poses(cfg.poses, cfg.poses_format, fps=cfg.frames.fps or 1.0)
-    if cfg.groundtruth is not None:
-        load_poses(cfg.groundtruth, "auto", fps=cfg.frames.fps or 1.0)
-    if cfg.control_points is not None:
-        from .map_alignment import read_control_points
-
-        read_control_points(cfg.control_points)
-    if cfg.scale_distance is not None and not cfg.scale_distance[2] > 0:
-        raise ValueError(f"--scale-distance: METRES must be positive, got {cfg.scale_distance[2]}")
-    if cfg.camera_height is not None and not cfg.camera_height > 0:
-        raise ValueError(f"--camera-height must be positive (metres), got {cfg.camera_height}")
-    if source.is_dir():
-        from .frames import check_image_sizes
-
-        check_image_sizes(source)
-    if cfg.walkable_map is None:
-        return None
-    from ..walkable import WalkableMap
-
-    try:
-        return WalkableMap.load(cfg.walkable_map)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"--walkable-map {cfg.walkable_map}: not a usable map ({exc})") from exc
-
-
-def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) -> BuildResult:
-    """Run (or resume) the builder (see module docstring). Raises ``FileNotFoundError`` /
-    ``ValueError`` (including :class:`~.sfm.TooFewRegistered`) with messages naming the input."""
-    from .importers import attach_poses, load_poses
-    from .map_alignment import apply_alignment, compare_to_groundtruth
-
-    source, out = Path(cfg.source), Path(cfg.out)
-    walkable = _validate_inputs(cfg)
+            raise FileNotFoundError(f"file not found: {p}")
     src_r, out_r = source.resolve(), out.resolve()
     if src_r == out_r or any(d in src_r.parents or d == src_r for d in (out_r / "work", out_r / "images")):
         raise ValueError(f"--out {out} must not be the input {source} or hold it in its work/ or images/ folder")
-    work = out / "work"
-    state = _State(work)
-    if cfg.force:
-        state.invalidate(*STAGES)
-    from .sfm import SfmOptions
+    return source, out
 
-    sfm_opts = cfg.sfm or SfmOptions()
+
+def _fingerprints(cfg: BuildConfig, source: Path) -> _Fingerprints:
     fp_frames = _fingerprint(_file_id(source), cfg.frames.as_dict())
     fp_poses = _fingerprint(
         fp_frames,
         _file_id(cfg.poses),
         cfg.poses_format,
         _file_id(cfg.camera_yaml),
-        None if cfg.poses else sfm_opts.as_dict(),
+        None if cfg.poses else (cfg.sfm or SfmOptions()).as_dict(),
     )
     fp_write = _fingerprint(
         fp_poses,
@@ -362,34 +335,25 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         cfg.map_frame,
         _file_id(cfg.walkable_map),
     )
-    finished = (out / MANIFEST).exists()
-    if finished and not cfg.force:
-        prev = state.done("write", fp_write)
-        if prev is None:
-            check_output_free(out, force=False)  # raises: a finished dataset with other inputs
-        if cfg.localization_map:
-            from ..localization.map import MAP_FILE
-            from ..localization.mapping import build_localization_map
+    return _Fingerprints(fp_frames, fp_poses, fp_write)
 
-            if not (out / MAP_FILE).is_file():  # the last build stopped while making it
-                log.warning("%s: no %s (an earlier build stopped before it): building it", out, MAP_FILE)
-                build_localization_map(out)
-        res = BuildResult(DatasetFolder.open(out), skipped=list(STAGES), **prev["result"])
-        res.stage_seconds = {s: 0.0 for s in STAGES}
-        return res
-    if not finished and not cfg.force and state.data.get("write") is None:
-        check_output_free(out, force=False)  # dataset files the builder did not write
 
-    result = BuildResult(dataset=None)  # type: ignore[arg-type]
-    # ---- frames
+def _sources(table: FrameTable, names: list[str]) -> list[str]:
+    """The source file of each frame in ``names``."""
+    source_of = dict(zip(table.frames, table.sources))
+    return [source_of[n] for n in names]
+
+
+def _frames(cfg: BuildConfig, work: Path, state: _State, fp: str, progress, result: BuildResult) -> FrameTable:
+    """Stage 1: frames from the video / image folder (or the finished ones from an earlier run)."""
     t0 = time.perf_counter()
-    if state.done("frames", fp_frames) and (work / "frames" / "frames.csv").is_file():
+    if state.done("frames", fp) and (work / "frames" / "frames.csv").is_file():
         table = read_frame_table(work / "frames")
         result.skipped.append("frames")
     else:
         state.invalidate(*STAGES)
         table = _stage_frames(cfg, work, progress)
-        state.finish("frames", fp_frames, {"counts": table.counts}, time.perf_counter() - t0)
+        state.finish("frames", fp, {"counts": table.counts}, time.perf_counter() - t0)
     table.counts = table.counts or {
         "total": len(table.frames),
         "kept": table.count("kept"),
@@ -398,23 +362,24 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
     }
     result.frames = table.counts
     result.stage_seconds["frames"] = time.perf_counter() - t0
+    return table
+
+
+def _poses(cfg: BuildConfig, work: Path, state: _State, fp: str, table: FrameTable, progress, result) -> _Posed:
+    """Stage 2: poses of the kept frames, imported or by SfM (or the saved SfM model)."""
+    t0 = time.perf_counter()
     camera = _camera_for_frames(cfg, table)
     names, ts = table.kept()
-
-    # ---- poses
-    t0 = time.perf_counter()
-    points = None
-    imported = cfg.poses is not None
-    if imported:
+    if cfg.poses is not None:
         ext = load_poses(cfg.poses, cfg.poses_format, fps=cfg.frames.fps or 1.0)
-        sfm_traj, how = attach_poses(names, ts, ext, sources=[table.sources[table.frames.index(n)] for n in names])
-        log.info("matched %d of %d frames to %s by %s", len(sfm_traj), len(names), cfg.poses, how)
+        traj, how = attach_poses(names, ts, ext, sources=_sources(table, names))
+        log.info("matched %d of %d frames to %s by %s", len(traj), len(names), cfg.poses, how)
         if camera is None:
             raise ValueError(f"importing poses from {cfg.poses} needs the camera intrinsics: pass --camera camera.yaml")
-        state.finish("poses", fp_poses, {"imported": str(cfg.poses), "matched_by": how}, time.perf_counter() - t0)
-        sfm_report = None
+        state.finish("poses", fp, {"imported": str(cfg.poses), "matched_by": how}, time.perf_counter() - t0)
+        posed = _Posed(traj, None, camera, None)
     else:
-        done = state.done("poses", fp_poses)
+        done = state.done("poses", fp)
         if done and (work / "sfm" / "model").is_dir():
             model = _load_sfm(work, table)
             sfm_report = done["result"]
@@ -423,40 +388,61 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
             state.invalidate("poses", "align", "write")
             sfm_result, model = _stage_sfm(cfg, work, table, camera, progress)
             sfm_report = sfm_result.as_dict()
-            state.finish("poses", fp_poses, sfm_report, time.perf_counter() - t0)
-        sfm_traj = model.trajectory
-        points = (model.points, model.colors)
+            state.finish("poses", fp, sfm_report, time.perf_counter() - t0)
         if camera is None:
             if model.camera is None:
                 raise ValueError("SfM estimated an unsupported camera model; pass --camera camera.yaml")
             camera = model.camera
-    result.sfm = sfm_report
+        posed = _Posed(model.trajectory, model, camera, sfm_report)
+    result.sfm = posed.sfm_report
     result.stage_seconds["poses"] = time.perf_counter() - t0
+    return posed
 
-    # ---- align
+
+def _to_map_frame(cfg: BuildConfig, table: FrameTable, posed: _Posed, result: BuildResult) -> _Aligned:
+    """Stage 3: the SfM → map similarity, applied to poses and points (and, with ground truth,
+    the comparison)."""
     t0 = time.perf_counter()
     gt = None
     if cfg.groundtruth is not None:
+        names, ts = table.kept()
         gt_raw = load_poses(cfg.groundtruth, "auto", fps=cfg.frames.fps or 1.0)
-        gt, _ = attach_poses(names, ts, gt_raw, sources=[table.sources[table.frames.index(n)] for n in names])
-    alignment = _align(cfg, sfm_traj, None if points is None else points[0], imported, gt)
-    map_traj = apply_alignment(sfm_traj, alignment)
+        gt, _ = attach_poses(names, ts, gt_raw, sources=_sources(table, names))
+    model = posed.model
+    alignment = _align(cfg, posed.trajectory, None if model is None else model.points, posed.imported, gt)
+    points = None
+    if model is None:
+        map_traj = apply_alignment(posed.trajectory, alignment)
+    else:  # poses and points at once (pycolmap Reconstruction.transform)
+        model = model.transformed(alignment.transform)
+        map_traj, points = model.trajectory, (model.points, model.colors)
     if gt is not None and map_traj.recordings is None and gt.recordings is not None:
         # SfM knows nothing of recordings: take each frame's (e.g. its lap) from the ground truth,
         # so that `--split recording` can hold out a lap of an SfM-labelled walk.
         rec = dict(zip(gt.frames, gt.recordings))
         map_traj = replace(map_traj, recordings=[rec.get(f, "unknown") for f in map_traj.frames])
-    if points is not None:
-        points = (alignment.transform.apply(points[0]), points[1])
     for w in alignment.warnings:
         log.warning("%s", w)
     result.alignment = alignment.as_dict()
     if gt is not None:
         result.groundtruth_comparison = compare_to_groundtruth(map_traj, gt)
     result.stage_seconds["align"] = time.perf_counter() - t0
+    return _Aligned(map_traj, points, gt)
 
-    # ---- write
+
+def _write(
+    cfg: BuildConfig,
+    source: Path,
+    state: _State,
+    fp: str,
+    table: FrameTable,
+    posed: _Posed,
+    aligned: _Aligned,
+    result: BuildResult,
+) -> None:
+    """Stage 4: the dataset folder (images, poses, splits, camera, points, manifest, map)."""
     t0 = time.perf_counter()
+    out, work = Path(cfg.out), Path(cfg.out) / "work"
     manifest = {
         "source": {
             "input": str(source.resolve()),
@@ -468,36 +454,41 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         },
         "parameters": {
             "frames": cfg.frames.as_dict(),
-            "sfm": None if imported else sfm_opts.as_dict(),
+            "sfm": None if posed.imported else (cfg.sfm or SfmOptions()).as_dict(),
             "align": cfg.align,
             "scale_distance": cfg.scale_distance,
             "camera_height": cfg.camera_height,
         },
         "frames": table.counts,
-        "sfm": sfm_report,
+        "sfm": posed.sfm_report,
         "alignment": result.alignment,
         "groundtruth_comparison": result.groundtruth_comparison,
-        "poses_source": "imported" if imported else "sfm",
+        "poses_source": "imported" if posed.imported else "sfm",
         "stage_seconds": result.stage_seconds,
     }
     state.data["write"] = {"fingerprint": "started"}
-    state.save()
+    state.path.write_text(json.dumps(state.data, indent=2, default=str))
     result.dataset = write_dataset(
         out,
         work / "frames",
-        map_traj,
-        camera,
+        aligned.trajectory,
+        posed.camera,
         cfg.split,
-        points,
+        aligned.points,
         manifest,
         force=True,
         map_frame=cfg.map_frame,
-        walkable_map=walkable,
     )
+    if cfg.walkable_map is not None:
+        WalkableMap.load(cfg.walkable_map).save(out / "walkable.yaml")
+    if cfg.localization_map:  # PnP refinement's map (camposer_core.localization)
+        from ..localization.mapping import build_localization_map
+
+        build_localization_map(out, force=True)
     result.stage_seconds["write"] = time.perf_counter() - t0
     state.finish(
         "write",
-        fp_write,
+        fp,
         {
             "frames": result.frames,
             "sfm": result.sfm,
@@ -506,8 +497,31 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         },
         result.stage_seconds["write"],
     )
-    if cfg.localization_map:  # PnP refinement's map (camposer_core.localization); a rerun finishes it
-        from ..localization.mapping import build_localization_map
 
-        build_localization_map(out, force=True)
+
+def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) -> BuildResult:
+    """Run (or resume) the builder (see module docstring). Raises ``FileNotFoundError`` /
+    ``ValueError`` (including :class:`~.sfm.TooFewRegistered`) with messages naming the input."""
+    source, out = _check_inputs(cfg)
+    work = out / "work"
+    state = _State(work)
+    if cfg.force:
+        state.invalidate(*STAGES)
+    fp = _fingerprints(cfg, source)
+    finished = (out / MANIFEST).exists()
+    if finished and not cfg.force:
+        prev = state.done("write", fp.write)
+        if prev is None:
+            check_output_free(out, force=False)  # raises: a finished dataset with other inputs
+        res = BuildResult(DatasetFolder.open(out), skipped=list(STAGES), **prev["result"])
+        res.stage_seconds = {s: 0.0 for s in STAGES}
+        return res
+    if not finished and not cfg.force and state.data.get("write") is None:
+        check_output_free(out, force=False)  # dataset files the builder did not write
+
+    result = BuildResult(dataset=None)  # type: ignore[arg-type]
+    table = _frames(cfg, work, state, fp.frames, progress, result)
+    posed = _poses(cfg, work, state, fp.poses, table, progress, result)
+    aligned = _to_map_frame(cfg, table, posed, result)
+    _write(cfg, source, state, fp.write, table, posed, aligned, result)
     return result

@@ -20,11 +20,15 @@ inside the pose time range), otherwise by order when the counts are equal.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pycolmap
+from scipy.spatial.transform import Slerp
 
+from ..alignment import Similarity
+from ..camera import PinholeCamera
 from ..geometry import pose_from_matrix, pose_from_rigid3d, quat_canonical, quat_from_scipy, quat_to_scipy
 from ..trajectory import POSE_COLUMNS, Trajectory
 
@@ -133,7 +137,8 @@ def _load_matrices(path: Path, fps: float) -> Trajectory:
 class ColmapModel:
     """What the builder needs from a COLMAP reconstruction: camera-to-world poses, the first
     camera's intrinsics (or None when not pinhole-like), and the 3D points with colours (the
-    reconstruction's frame) and the mean reprojection error (pixels)."""
+    reconstruction's frame) and the mean reprojection error (pixels). ``reconstruction`` is the
+    pycolmap object they were read from (moved by :meth:`transformed`)."""
 
     trajectory: Trajectory
     camera: object | None
@@ -141,13 +146,49 @@ class ColmapModel:
     colors: np.ndarray
     mean_reprojection_error: float
     num_cameras: int
+    reconstruction: pycolmap.Reconstruction | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_reconstruction(
+        cls, rec: pycolmap.Reconstruction, fps: float = 1.0, timestamps: dict | None = None
+    ) -> ColmapModel:
+        """Read poses (timestamps as in :func:`reconstruction_poses`), camera and points of ``rec``."""
+        cams = list(rec.cameras.values())
+        try:
+            camera = colmap_camera_to_pinhole(cams[0]) if cams else None
+        except ValueError:
+            camera = None
+        xyz, rgb = reconstruction_points(rec)
+        err = float(rec.compute_mean_reprojection_error()) if len(rec.points3D) else float("nan")
+        traj = reconstruction_poses(rec, fps, timestamps)
+        return cls(traj, camera, xyz, rgb, err, len(cams), rec)
+
+    def transformed(self, new_from_old: Similarity) -> ColmapModel:
+        """This model moved by the similarity ``new_from_old`` (e.g. SfM → map): poses and points
+        at once with ``pycolmap.Reconstruction.transform`` (the reconstruction is changed in
+        place); timestamps and recordings are kept."""
+        if self.reconstruction is None:
+            raise ValueError("this COLMAP model holds no reconstruction to transform")
+        self.reconstruction.transform(
+            pycolmap.Sim3d(
+                float(new_from_old.scale),
+                pycolmap.Rotation3d(np.asarray(new_from_old.rotation, np.float64)),
+                np.asarray(new_from_old.translation, np.float64),
+            )
+        )
+        moved = ColmapModel.from_reconstruction(
+            self.reconstruction, timestamps=dict(zip(self.trajectory.frames, self.trajectory.timestamps))
+        )
+        moved.trajectory = replace(
+            moved.trajectory, recordings=self.trajectory.recordings, extra=dict(self.trajectory.extra)
+        )
+        moved.camera = self.camera
+        return moved
 
 
 def colmap_camera_to_pinhole(cam, name: str = "camposer"):
     """pycolmap ``Camera`` → :class:`~camposer_core.camera.PinholeCamera` (pinhole, simple
     pinhole, (simple) radial, OpenCV). Other models raise ``ValueError``."""
-    from ..camera import PinholeCamera
-
     model = cam.model.name
     p = list(cam.params)
     if model == "SIMPLE_PINHOLE":
@@ -200,8 +241,6 @@ def reconstruction_points(rec) -> tuple[np.ndarray, np.ndarray]:
 
 def load_colmap_model(path, fps: float = 1.0, timestamps: dict | None = None) -> ColmapModel:
     """Read a COLMAP model folder (binary or text) with pycolmap."""
-    import pycolmap
-
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"COLMAP model folder not found: {path}")
@@ -211,14 +250,7 @@ def load_colmap_model(path, fps: float = 1.0, timestamps: dict | None = None) ->
         raise ValueError(f"{path}: not a readable COLMAP model ({exc})") from exc
     if rec.num_reg_images() == 0:
         raise ValueError(f"{path}: COLMAP model has no registered images")
-    cams = list(rec.cameras.values())
-    try:
-        camera = colmap_camera_to_pinhole(cams[0]) if cams else None
-    except ValueError:
-        camera = None
-    xyz, rgb = reconstruction_points(rec)
-    err = float(rec.compute_mean_reprojection_error()) if len(rec.points3D) else float("nan")
-    return ColmapModel(reconstruction_poses(rec, fps, timestamps), camera, xyz, rgb, err, len(cams))
+    return ColmapModel.from_reconstruction(rec, fps, timestamps)
 
 
 def load_poses(path, fmt: str = "auto", fps: float = 1.0) -> Trajectory:
@@ -242,8 +274,6 @@ def load_poses(path, fmt: str = "auto", fps: float = 1.0) -> Trajectory:
 
 
 def _interpolate(poses: Trajectory, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.spatial.transform import Slerp
-
     order = np.argsort(poses.timestamps, kind="stable")
     ts = poses.timestamps[order]
     keep = np.concatenate([[True], np.diff(ts) > 0])

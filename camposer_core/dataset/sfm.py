@@ -32,8 +32,10 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+import pycolmap
 
 from ..camera import PinholeCamera
 from .retrieval_pairs import RetrievalOptions, retrieval_pairs_from_database, write_pairs
@@ -92,7 +94,8 @@ class SfmOptions:
 
 @dataclass
 class SfmResult:
-    """The largest model (``model_dir``, COLMAP binary) and what the others held."""
+    """The largest model (``reconstruction``, also saved to ``model_dir`` as COLMAP binary for
+    resuming) and what the others held."""
 
     model_dir: Path
     registered: int
@@ -103,9 +106,11 @@ class SfmResult:
     loop_pairs: int
     other_models: list[dict]
     stage_seconds: dict = field(default_factory=dict)  # features, matching, loop_pairs, mapping
+    reconstruction: pycolmap.Reconstruction | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
-        d = asdict(self)
+        """The report (JSON-friendly; without the reconstruction)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "reconstruction"}
         d["model_dir"] = str(self.model_dir)
         return d
 
@@ -123,8 +128,6 @@ def _camera_params(camera: PinholeCamera) -> tuple[str, str]:
 
 
 def _extract(database: Path, frames_dir: Path, names: list[str], opts: SfmOptions, camera: PinholeCamera | None):
-    import pycolmap
-
     reader = pycolmap.ImageReaderOptions()
     if camera is not None:
         reader.camera_model, reader.camera_params = _camera_params(camera)
@@ -150,8 +153,6 @@ def _extract(database: Path, frames_dir: Path, names: list[str], opts: SfmOption
 
 
 def _matching_options(opts: SfmOptions):
-    import pycolmap
-
     m = pycolmap.FeatureMatchingOptions()
     m.num_threads = opts.num_threads
     m.use_gpu = False
@@ -159,8 +160,6 @@ def _matching_options(opts: SfmOptions):
 
 
 def _match_sequential(database: Path, names: list[str], opts: SfmOptions) -> int:
-    import pycolmap
-
     pairing = pycolmap.SequentialPairingOptions()
     pairing.overlap = opts.overlap
     pairing.quadratic_overlap = opts.quadratic_overlap
@@ -173,8 +172,6 @@ def _match_sequential(database: Path, names: list[str], opts: SfmOptions) -> int
 
 
 def _match_loops(database: Path, work: Path, names: list[str], opts: SfmOptions) -> int:
-    import pycolmap
-
     retr = opts.retrieval
     if retr.min_index_gap < opts.overlap:
         retr = RetrievalOptions(**{**asdict(retr), "min_index_gap": opts.overlap})
@@ -196,8 +193,6 @@ def _match_loops(database: Path, work: Path, names: list[str], opts: SfmOptions)
 
 
 def _map(database: Path, frames_dir: Path, models_dir: Path, opts: SfmOptions, fixed_camera: bool, on_image):
-    import pycolmap
-
     if opts.mapper == "global":
         return _map_global(database, frames_dir, models_dir, opts, fixed_camera)
     p = pycolmap.IncrementalPipelineOptions()
@@ -221,8 +216,6 @@ def _map(database: Path, frames_dir: Path, models_dir: Path, opts: SfmOptions, f
 
 def _map_global(database: Path, frames_dir: Path, models_dir: Path, opts: SfmOptions, fixed_camera: bool):
     """GLOMAP-style global SfM (rotation averaging, then global positioning, then BA)."""
-    import pycolmap
-
     g = pycolmap.GlobalPipelineOptions()
     g.num_threads = opts.num_threads
     g.random_seed = opts.seed
@@ -246,14 +239,12 @@ def run_sfm(
     progress: Callable[[str, int], None] | None = None,
 ) -> SfmResult:
     """Reconstruct ``image_names`` (in time order) from ``frames_dir``. Everything is written
-    under ``work_dir`` (emptied first: it belongs to the builder). The largest model is written
-    to ``work_dir/model`` (COLMAP binary). ``progress(stage, n)`` reports ``features``,
+    under ``work_dir`` (emptied first: it belongs to the builder). The largest model is returned
+    (``SfmResult.reconstruction``) and written to ``work_dir/model`` (COLMAP binary, for resuming). ``progress(stage, n)`` reports ``features``,
     ``matching``, ``mapping`` (``n`` = images registered so far).
 
     Raises :class:`TooFewRegistered` when the largest model holds fewer than
     ``min_registered_fraction`` of the frames (message says how many and what to try)."""
-    import pycolmap
-
     frames_dir, work = Path(frames_dir), Path(work_dir)
     if len(image_names) < 3:
         raise TooFewRegistered(f"{frames_dir}: SfM needs at least 3 frames, got {len(image_names)}")
@@ -320,6 +311,7 @@ def run_sfm(
         loop_pairs=loops,
         other_models=others,
         stage_seconds=seconds,
+        reconstruction=best,
     )
     if result.registered < options.min_registered_fraction * result.total:
         extra = f"; {len(others)} other model(s) hold {[o['registered'] for o in others]} frames" if others else ""
