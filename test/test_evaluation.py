@@ -183,3 +183,22 @@ def test_retrieval_baseline_on_a_dataset_folder(tiny_pose_dataset):
     assert r.count == len(ds.poses("test"))
     # Lap 2 is half a frame step off lap 1: the nearest image is a neighbour on the path.
     assert r.raw.position_median_m < 1.0
+
+
+def test_snapped_positions_from_elsewhere_are_evaluated_as_given():
+    """The bag evaluator hands in the node's snaps: they are used as they are (not re-snapped),
+    matched like the predictions, and the snap distance is horizontal."""
+    gt = _gt(10)
+    pred = _noisy(gt, seed=3)
+    order = np.r_[9:-1:-1]  # reversed: snaps follow the predictions' order, not the ground truth's
+    pred = pred.subset(order)
+    node_snaps = pred.positions.copy()
+    node_snaps[:, 0] += 0.3  # deliberately not what WalkableMap.snap would give
+    r = evaluate_predictions(pred, gt, _corridor(), snapped_positions=node_snaps)
+    np.testing.assert_allclose(r.snapped_positions, node_snaps[::-1])
+    np.testing.assert_allclose(r.snap_distance_m, 0.3)
+    assert r.snapped is not None and r.snapped_position_error_m.shape == (10,)
+    own = evaluate_predictions(pred, gt, _corridor())
+    assert not np.allclose(own.snapped_positions, r.snapped_positions)
+    with pytest.raises(ValueError, match="3 snapped positions for 10 predictions"):
+        evaluate_predictions(pred, gt, _corridor(), snapped_positions=node_snaps[:3])
