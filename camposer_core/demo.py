@@ -32,11 +32,13 @@ from pathlib import Path
 from . import plugins
 from .fsio import atomic_write_text
 from .progress import progress_bars
+from .stages import StageRecords
 
 log = logging.getLogger(__name__)
 
 MAPPING_MODES = ("sfm", "groundtruth")
 DONE_MARKER = ".camposer-stage-done"
+STAGES = ("building", "dataset", "model", "evaluation", "replay")
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,18 @@ class DemoConfig:
             raise FileNotFoundError(f"--train-config: file not found: {self.train_config}")
 
 
+def _records(out: Path) -> StageRecords:
+    """The demo's stage records: a marker file in each stage folder (see :mod:`..stages`)."""
+    return StageRecords(STAGES, lambda stage: out / stage / DONE_MARKER)
+
+
 def _stage_done(folder: Path) -> bool:
-    return (folder / DONE_MARKER).is_file()
+    return _records(folder.parent).done(folder.name) is not None
 
 
 def _mark_done(folder: Path, info: dict) -> None:
-    atomic_write_text(folder / DONE_MARKER, json.dumps(info, indent=2, default=str))
+    """Record the stage of ``folder`` as finished; the later stages become stale."""
+    _records(folder.parent).finish(folder.name, None, info)
 
 
 def _prepare(folder: Path, force: bool, name: str) -> bool:
@@ -206,27 +214,15 @@ def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | 
 
 def run_demo(cfg: DemoConfig) -> Path:
     """Run every stage (see module docstring); returns the path of ``SUMMARY.md``."""
-    from dataclasses import replace
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    stages = ["building", "dataset", "model", "evaluation", "replay"]
-
     skipped: list[str] = []  # stages an earlier run finished (for the summary)
 
     def plan(name: str) -> DemoConfig:
-        # Like make: a stage is stale when an earlier stage finished after it did.
-        def finished(stage):
-            marker = out / stage / DONE_MARKER
-            return marker.stat().st_mtime_ns if marker.is_file() else None
-
-        mine = finished(name)
-        earlier = [finished(s) for s in stages[: stages.index(name)]]
-        stale = mine is not None and any(t is None or t > mine for t in earlier)
-        if stale and not cfg.force:
-            return replace(cfg, force=True)
-        if mine is not None and not cfg.force:
+        # A stage whose inputs were redone is no longer recorded (StageRecords.finish), so it runs.
+        if not cfg.force and _records(out).done(name) is not None:
             skipped.append(name)
         return cfg
 

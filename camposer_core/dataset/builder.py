@@ -9,9 +9,10 @@ Stages and where they keep their work (under ``OUT/work/``, which belongs to the
     align    in memory          control points | ground truth | gravity + floor (+ scale)
     write    OUT/               images/, poses.csv, splits, camera.yaml, points3D.ply, manifest.json
 
-``work/state.json`` records, per finished stage, a fingerprint of its inputs and parameters;
-re-running with the same inputs skips finished stages, a changed parameter re-runs that stage
-and the ones after it, ``force=True`` re-runs everything. A finished dataset (``manifest.json``)
+``work/state.json`` (:class:`~camposer_core.stages.StageRecords`, the mechanism the demo uses
+too) records, per finished stage, a fingerprint of its inputs and parameters; re-running with
+the same inputs skips finished stages, a changed parameter re-runs that stage and the ones after
+it, ``force=True`` re-runs everything. A finished dataset (``manifest.json``)
 is never replaced without ``force``; the user's input video/images and pose files are only read.
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from ..alignment import Similarity
 from ..camera import PinholeCamera, load_camera_yaml
+from ..stages import StageRecords
 from ..trajectory import Trajectory
 from ..walkable import WalkableMap
 from .folder import MANIFEST, DatasetFolder
@@ -167,29 +169,6 @@ def _file_id(path: Path | None) -> dict | None:
 
 def _fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-class _State:
-    """``work/state.json``: finished stages with their fingerprints and results."""
-
-    def __init__(self, work: Path):
-        self.path = work / "state.json"
-        self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
-
-    def done(self, stage: str, fp: str) -> dict | None:
-        s = self.data.get(stage)
-        return s if s and s.get("fingerprint") == fp else None
-
-    def finish(self, stage: str, fp: str, result: dict, seconds: float) -> None:
-        self.data[stage] = {"fingerprint": fp, "result": result, "seconds": seconds}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, indent=2, default=str))
-
-    def invalidate(self, *stages: str) -> None:
-        for s in stages:
-            self.data.pop(s, None)
-        if self.path.parent.is_dir():
-            self.path.write_text(json.dumps(self.data, indent=2, default=str))
 
 
 # --------------------------------------------------------------------------- stages
@@ -344,14 +323,14 @@ def _sources(table: FrameTable, names: list[str]) -> list[str]:
     return [source_of[n] for n in names]
 
 
-def _frames(cfg: BuildConfig, work: Path, state: _State, fp: str, progress, result: BuildResult) -> FrameTable:
+def _frames(cfg: BuildConfig, work: Path, state: StageRecords, fp: str, progress, result: BuildResult) -> FrameTable:
     """Stage 1: frames from the video / image folder (or the finished ones from an earlier run)."""
     t0 = time.perf_counter()
     if state.done("frames", fp) and (work / "frames" / "frames.csv").is_file():
         table = read_frame_table(work / "frames")
         result.skipped.append("frames")
     else:
-        state.invalidate(*STAGES)
+        state.start("frames")
         table = _stage_frames(cfg, work, progress)
         state.finish("frames", fp, {"counts": table.counts}, time.perf_counter() - t0)
     table.counts = table.counts or {
@@ -365,7 +344,7 @@ def _frames(cfg: BuildConfig, work: Path, state: _State, fp: str, progress, resu
     return table
 
 
-def _poses(cfg: BuildConfig, work: Path, state: _State, fp: str, table: FrameTable, progress, result) -> _Posed:
+def _poses(cfg: BuildConfig, work: Path, state: StageRecords, fp: str, table: FrameTable, progress, result) -> _Posed:
     """Stage 2: poses of the kept frames, imported or by SfM (or the saved SfM model)."""
     t0 = time.perf_counter()
     camera = _camera_for_frames(cfg, table)
@@ -385,7 +364,7 @@ def _poses(cfg: BuildConfig, work: Path, state: _State, fp: str, table: FrameTab
             sfm_report = done["result"]
             result.skipped.append("poses")
         else:
-            state.invalidate("poses", "align", "write")
+            state.start("poses")
             sfm_result, model = _stage_sfm(cfg, work, table, camera, progress)
             sfm_report = sfm_result.as_dict()
             state.finish("poses", fp, sfm_report, time.perf_counter() - t0)
@@ -433,7 +412,7 @@ def _to_map_frame(cfg: BuildConfig, table: FrameTable, posed: _Posed, result: Bu
 def _write(
     cfg: BuildConfig,
     source: Path,
-    state: _State,
+    state: StageRecords,
     fp: str,
     table: FrameTable,
     posed: _Posed,
@@ -466,8 +445,7 @@ def _write(
         "poses_source": "imported" if posed.imported else "sfm",
         "stage_seconds": result.stage_seconds,
     }
-    state.data["write"] = {"fingerprint": "started"}
-    state.path.write_text(json.dumps(state.data, indent=2, default=str))
+    state.start("write")
     result.dataset = write_dataset(
         out,
         work / "frames",
@@ -504,7 +482,7 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
     ``ValueError`` (including :class:`~.sfm.TooFewRegistered`) with messages naming the input."""
     source, out = _check_inputs(cfg)
     work = out / "work"
-    state = _State(work)
+    state = StageRecords(STAGES, work / "state.json")
     if cfg.force:
         state.invalidate(*STAGES)
     fp = _fingerprints(cfg, source)
@@ -516,7 +494,7 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         res = BuildResult(DatasetFolder.open(out), skipped=list(STAGES), **prev["result"])
         res.stage_seconds = {s: 0.0 for s in STAGES}
         return res
-    if not finished and not cfg.force and state.data.get("write") is None:
+    if not finished and not cfg.force and not state.touched("write"):
         check_output_free(out, force=False)  # dataset files the builder did not write
 
     result = BuildResult(dataset=None)  # type: ignore[arg-type]
