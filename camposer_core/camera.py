@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .yamlfile import load_yaml_mapping
+
 __all__ = ["PinholeCamera", "load_camera_yaml", "save_camera_yaml"]
 
 
@@ -172,8 +174,6 @@ class PinholeCamera:
 
 def load_camera_yaml(path) -> PinholeCamera:
     """Read a ``camera.yaml`` (CameraInfo layout). Raises ``ValueError`` naming the file."""
-    from .yamlfile import load_yaml_mapping
-
     data = load_yaml_mapping(path, "camera file", "a mapping with camera_matrix, image_width, ...")
     return PinholeCamera.from_dict(data, source=str(path))
 

@@ -22,7 +22,7 @@ All functions accept a single pose (``(3,)`` positions, ``(4,)`` quaternions) or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -304,8 +304,6 @@ class ErrorSummary:
     within_1m_10deg: float
 
     def as_dict(self) -> dict:
-        from dataclasses import asdict
-
         return asdict(self)
 
     def __str__(self) -> str:

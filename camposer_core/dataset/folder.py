@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..camera import PinholeCamera, load_camera_yaml
@@ -39,8 +40,6 @@ MANIFEST = "manifest.json"
 def read_image_rgb(path) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 RGB. Raises ``ValueError`` naming the file
     when it is missing, empty or not decodable."""
-    import cv2
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")

@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from ..video import iter_frames, output_size, probe_video
 from .folder import read_image_rgb
 
 __all__ = ["FrameOptions", "FrameTable", "extract_frames", "read_frame_table", "IMAGE_EXTENSIONS", "list_images"]
@@ -222,8 +224,6 @@ def list_images(folder) -> list[Path]:
 
 
 def _sharpness(gray: np.ndarray) -> float:
-    import cv2
-
     h, w = gray.shape
     s = 640.0 / max(h, w)
     if s < 1:
@@ -232,8 +232,6 @@ def _sharpness(gray: np.ndarray) -> float:
 
 
 def _thumbnail(gray: np.ndarray) -> np.ndarray:
-    import cv2
-
     h, w = gray.shape
     s = 64.0 / max(h, w)
     return cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA).astype(
@@ -242,8 +240,6 @@ def _thumbnail(gray: np.ndarray) -> np.ndarray:
 
 
 def _video_source(path: Path, opts: FrameOptions) -> tuple[Iterator[tuple[str, float, str, np.ndarray]], int]:
-    from ..video import iter_frames, probe_video
-
     info = probe_video(path)
     n = info.frame_count
     if opts.fps is not None and info.fps > 0 and opts.fps < info.fps:
@@ -259,10 +255,6 @@ def _video_source(path: Path, opts: FrameOptions) -> tuple[Iterator[tuple[str, f
 
 
 def _folder_source(folder: Path, opts: FrameOptions) -> tuple[Iterator[tuple[str, float, str, np.ndarray]], int]:
-    import cv2
-
-    from ..video import output_size
-
     files = list_images(folder)
     if not files:
         raise ValueError(f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
@@ -281,8 +273,6 @@ def _folder_source(folder: Path, opts: FrameOptions) -> tuple[Iterator[tuple[str
 
 
 def _write_image(path: Path, rgb: np.ndarray, quality: int) -> None:
-    import cv2
-
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if path.suffix.lower() in (".jpg", ".jpeg") else []
     ok, buf = cv2.imencode(path.suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
     if not ok:
@@ -309,7 +299,6 @@ def extract_frames(
     names, ts, sources, status, sharp, diff = [], [], [], [], [], []
     last_thumb = None
     width = height = 0
-    import cv2
 
     for name, t, src, rgb in frames_iter:
         height, width = rgb.shape[:2]

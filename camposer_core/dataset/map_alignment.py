@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..alignment import Similarity, umeyama
 from ..geometry import position_error, quat_to_matrix, rotation_error_deg
@@ -195,8 +196,6 @@ def align_control_points(
 
 def _rotation_to_z(up: np.ndarray) -> np.ndarray:
     """Rotation matrix taking unit vector ``up`` to +z (minimal rotation)."""
-    from scipy.spatial.transform import Rotation
-
     up = up / np.linalg.norm(up)
     z = np.array([0.0, 0.0, 1.0])
     axis = np.cross(up, z)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pycolmap
 from scipy import sparse
 
 __all__ = ["RetrievalOptions", "bag_of_words", "select_pairs", "retrieval_pairs_from_database", "write_pairs"]
@@ -127,8 +128,6 @@ def retrieval_pairs_from_database(
 ):
     """Loop-closure pairs of image names, from the SIFT descriptors in a COLMAP database.
     ``image_names`` must be in time order."""
-    import pycolmap
-
     db = pycolmap.Database.open(str(database_path))
     try:
         ids = {im.name: im.image_id for im in db.read_all_images()}

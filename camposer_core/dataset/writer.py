@@ -15,8 +15,11 @@ import os
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
+import scipy
 
+from .. import __version__
 from ..camera import PinholeCamera, save_camera_yaml
 from ..fsio import atomic_write_text
 from ..trajectory import Trajectory
@@ -33,11 +36,6 @@ GENERATED = ("images", "poses.csv", "camera.yaml", "points3D.ply", MANIFEST) + t
 
 def software_versions() -> dict:
     """Versions of the software that produced a dataset."""
-    import cv2
-    import scipy
-
-    from .. import __version__
-
     v = {"camposer": __version__, "numpy": np.__version__, "scipy": scipy.__version__, "opencv": cv2.__version__}
     try:
         import pycolmap

@@ -13,8 +13,11 @@ lookup. Poses are camera-to-world, map frame (m, quaternions w, x, y, z).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
+from ..dataset.folder import DatasetFolder
+from ..geometry import position_error, rotation_error_deg, summarize_errors
 from ..trajectory import Trajectory
 
 __all__ = ["RetrievalBaseline", "retrieval_summary", "thumbnail"]
@@ -25,8 +28,6 @@ THUMB_SIZE = (32, 24)  # width, height
 def thumbnail(image: np.ndarray, size: tuple[int, int] = THUMB_SIZE) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB (or ``(H, W)`` grey) → flat float32 descriptor of the grey
     ``size`` (width, height) thumbnail, zero mean, unit norm."""
-    import cv2
-
     img = np.asarray(image)
     if img.ndim == 3:
         if img.shape[2] == 4:
@@ -41,8 +42,6 @@ def thumbnail(image: np.ndarray, size: tuple[int, int] = THUMB_SIZE) -> np.ndarr
 
 
 def _open(dataset):
-    from ..dataset.folder import DatasetFolder
-
     return dataset if isinstance(dataset, DatasetFolder) else DatasetFolder.open(dataset)
 
 
@@ -109,8 +108,6 @@ class RetrievalBaseline:
 def retrieval_summary(dataset, split: str = "test"):
     """Errors (:class:`~camposer_core.geometry.ErrorSummary`: metres, degrees) of the baseline
     indexing the train split of ``dataset`` (path or ``DatasetFolder``), on the frames of ``split``."""
-    from ..geometry import position_error, rotation_error_deg, summarize_errors
-
     ds = _open(dataset)
     pred = RetrievalBaseline().fit(ds, "train").predict_split(ds, split)
     gt = ds.poses(split)

@@ -29,8 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
 
-from ..geometry import quat_inverse, quat_multiply, quat_to_scipy
+from .. import __version__
+from ..geometry import position_error, quat_inverse, quat_multiply, quat_to_scipy, rotation_error_deg
 from ..models.posenet import ModelConfig, build_model
 from ..models.transform import InputTransform
 
@@ -60,8 +62,6 @@ class ErrorStats:
 
     @classmethod
     def from_predictions(cls, p_est, q_est, p_true, q_true) -> ErrorStats:
-        from ..geometry import position_error, rotation_error_deg
-
         p_est, p_true = np.asarray(p_est, float).reshape(-1, 3), np.asarray(p_true, float).reshape(-1, 3)
         if len(p_est) == 0:
             raise ValueError("cannot compute error statistics from zero frames")
@@ -106,10 +106,6 @@ class Checkpoint:
     # ------------------------------------------------------------------ file I/O
 
     def to_dict(self) -> dict:
-        import torchvision
-
-        from .. import __version__
-
         return {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

@@ -28,6 +28,7 @@ import yaml
 
 from ..models.losses import LossConfig
 from ..models.posenet import ModelConfig
+from ..yamlfile import load_yaml_mapping
 
 __all__ = ["TrainConfig", "DataConfig", "AugmentConfig", "OptimConfig", "PenaltyConfig", "load_config", "save_config"]
 
@@ -242,8 +243,6 @@ _NESTED = {
 
 def load_config(path) -> TrainConfig:
     """Read a training YAML. Errors name the file and the bad key/value."""
-    from ..yamlfile import load_yaml_mapping
-
     data = load_yaml_mapping(path, "training config", "a mapping of config sections", empty_ok=True)
     return TrainConfig.from_dict(data, source=str(path))
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from ..alignment import umeyama
 from .grid import FREE, OCCUPIED, UNKNOWN, WalkableMap
 
 __all__ = [
@@ -142,8 +143,6 @@ def load_control_points(path) -> tuple[np.ndarray, np.ndarray]:
 
 def plan_similarity(uv, xy) -> PlanAlignment:
     """Similarity from plan pixels ``uv`` to map ``xy`` (see module docstring)."""
-    from ..alignment import umeyama
-
     uv = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     if len(uv) != len(xy) or len(uv) < 2:
