@@ -12,6 +12,10 @@ Frames and units:
 :func:`umeyama` is the closed-form least-squares solution of Umeyama (PAMI 1991), the same
 formula as ``evo.core.geometry.umeyama_alignment`` (``test/test_alignment.py`` checks that
 they agree). :func:`ransac_umeyama` wraps it with 3-point RANSAC for data with outliers.
+Written here, not taken from a library, because none of the installed ones fits: evo is a
+test-only dependency whose version would then pin the runtime, scipy's ``Rotation.align_vectors``
+has no scale, and pycolmap's ``estimate_sim3d`` / ``estimate_sim3d_robust`` have no rigid
+(scale-free) variant and return no inlier mask; evo stays the cross-check.
 :func:`ate` and :func:`rpe` equal evo's APE (translation part) and RPE (translation part /
 rotation angle in degrees, delta in frames).
 """
