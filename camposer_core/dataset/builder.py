@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..alignment import Similarity
 from ..camera import PinholeCamera, load_camera_yaml
+from ..localization.mapping import build_localization_map
 from ..stages import StageRecords
 from ..trajectory import Trajectory
 from ..walkable import WalkableMap
@@ -460,8 +461,6 @@ def _write(
     if cfg.walkable_map is not None:
         WalkableMap.load(cfg.walkable_map).save(out / "walkable.yaml")
     if cfg.localization_map:  # PnP refinement's map (camposer_core.localization)
-        from ..localization.mapping import build_localization_map
-
         build_localization_map(out, force=True)
     result.stage_seconds["write"] = time.perf_counter() - t0
     state.finish(

@@ -169,13 +169,7 @@ class ColmapModel:
         place); timestamps and recordings are kept."""
         if self.reconstruction is None:
             raise ValueError("this COLMAP model holds no reconstruction to transform")
-        self.reconstruction.transform(
-            pycolmap.Sim3d(
-                float(new_from_old.scale),
-                pycolmap.Rotation3d(np.asarray(new_from_old.rotation, np.float64)),
-                np.asarray(new_from_old.translation, np.float64),
-            )
-        )
+        self.reconstruction.transform(sim3d_from_similarity(new_from_old))
         moved = ColmapModel.from_reconstruction(
             self.reconstruction, timestamps=dict(zip(self.trajectory.frames, self.trajectory.timestamps))
         )
@@ -184,6 +178,16 @@ class ColmapModel:
         )
         moved.camera = self.camera
         return moved
+
+
+def sim3d_from_similarity(sim: Similarity) -> pycolmap.Sim3d:
+    """:class:`~camposer_core.alignment.Similarity` (``x_new = s R x_old + t``) → ``pycolmap.Sim3d``
+    (same convention: ``new_from_old``), for ``Reconstruction.transform``."""
+    return pycolmap.Sim3d(
+        float(sim.scale),
+        pycolmap.Rotation3d(np.asarray(sim.rotation, np.float64)),
+        np.asarray(sim.translation, np.float64),
+    )
 
 
 def colmap_camera_to_pinhole(cam, name: str = "camposer"):

@@ -8,7 +8,7 @@
 * :mod:`.offline` — replay of recorded fixes + odometry through :class:`PoseFusion` and the
   fused-vs-raw report.
 
-No ROS imports here (REP-105 frames are plain strings; conversions live in ``camposer_ros``).
+No ROS imports here (REP-105 frames are plain strings; conversions live in the ROS package's nodes).
 """
 
 from .config import FusionConfig

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..camera import PinholeCamera
 from ..dataset.folder import DatasetFolder
+from ..dataset.importers import sim3d_from_similarity
 from ..errors import UserError
 from ..geometry import pose_to_colmap
 from .map import MAP_FILE, LocalizationMap
@@ -103,7 +104,7 @@ def _from_sfm(ds: DatasetFolder, report) -> LocalizationMap | None:
     report("reading the SfM model")
     rec = pycolmap.Reconstruction(str(model_dir))
     sim = Similarity.from_dict(manifest["alignment"]["transform"])
-    rec.transform(pycolmap.Sim3d(sim.scale, pycolmap.Rotation3d(sim.rotation), sim.translation))
+    rec.transform(sim3d_from_similarity(sim))
     traj = ds.poses("all")
     meta = {"source": "sfm", "model": str(model_dir), "alignment": manifest["alignment"]["transform"]}
     m = map_from_reconstruction(rec, database, traj.frames, traj.positions, traj.quaternions, ds.camera, meta)
