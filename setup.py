@@ -81,7 +81,7 @@ setup(
             "filelock>=3.12",  # test fixtures built once per session across xdist workers
             "evo==1.38.1",
             "ruff==0.17.6",  # lint + format checks (test/test_lint.py, ruff.toml)
-            "colcon-common-extensions==0.3.0",  # the real `colcon build` test (test/test_colcon.py)
+            "colcon-common-extensions==0.3.0",  # the real `colcon build` test (test/test_packaging.py)
             # browser test of camposer serve; drives Debian's chromium (make test apt-installs it)
             "playwright==1.65.2",
         ],
