@@ -29,12 +29,14 @@ from pathlib import Path
 
 from ..alignment import Similarity
 from ..camera import PinholeCamera, load_camera_yaml
+from ..fsio import check_output_target
+from ..localization.map import MAP_FILE
 from ..localization.mapping import build_localization_map
 from ..stages import StageRecords
 from ..trajectory import Trajectory
 from ..walkable import WalkableMap
 from .folder import MANIFEST, DatasetFolder
-from .frames import FrameOptions, FrameTable, extract_frames, read_frame_table
+from .frames import FrameOptions, FrameTable, check_image_sizes, extract_frames, read_frame_table
 from .importers import ColmapModel, attach_poses, load_colmap_model, load_poses
 from .map_alignment import (
     MapAlignment,
@@ -282,17 +284,46 @@ class _Aligned:
     groundtruth: Trajectory | None
 
 
-def _check_inputs(cfg: BuildConfig) -> tuple[Path, Path]:
+def _validate_inputs(cfg: BuildConfig):
+    """Check every input before any expensive stage: files exist and parse, numbers are in
+    range, the output can be a folder. Returns the loaded walkable map (or None). Raises
+    ``FileNotFoundError`` / ``ValueError`` naming the option and the file."""
     source, out = Path(cfg.source), Path(cfg.out)
     if not source.exists():
         raise FileNotFoundError(f"input not found: {source}")
-    for p in (cfg.camera_yaml, cfg.poses, cfg.groundtruth, cfg.control_points):
+    check_output_target(out, "--out", "folder")
+    for opt, p in (
+        ("--camera", cfg.camera_yaml),
+        ("--poses", cfg.poses),
+        ("--groundtruth", cfg.groundtruth),
+        ("--control-points", cfg.control_points),
+        ("--walkable-map", cfg.walkable_map),
+    ):
         if p is not None and not Path(p).exists():
-            raise FileNotFoundError(f"file not found: {p}")
+            raise FileNotFoundError(f"{opt}: file not found: {p}")
+    if cfg.camera_yaml is not None:
+        load_camera_yaml(cfg.camera_yaml)
+    if cfg.poses is not None:
+        load_poses(cfg.poses, cfg.poses_format, fps=cfg.frames.fps or 1.0)
+    if cfg.groundtruth is not None:
+        load_poses(cfg.groundtruth, "auto", fps=cfg.frames.fps or 1.0)
+    if cfg.control_points is not None:
+        read_control_points(cfg.control_points)
+    if cfg.scale_distance is not None and not cfg.scale_distance[2] > 0:
+        raise ValueError(f"--scale-distance: METRES must be positive, got {cfg.scale_distance[2]}")
+    if cfg.camera_height is not None and not cfg.camera_height > 0:
+        raise ValueError(f"--camera-height must be positive (metres), got {cfg.camera_height}")
+    if source.is_dir():
+        check_image_sizes(source)
     src_r, out_r = source.resolve(), out.resolve()
     if src_r == out_r or any(d in src_r.parents or d == src_r for d in (out_r / "work", out_r / "images")):
         raise ValueError(f"--out {out} must not be the input {source} or hold it in its work/ or images/ folder")
-    return source, out
+    if cfg.walkable_map is None:
+        return None
+    try:
+        return WalkableMap.load(cfg.walkable_map)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"--walkable-map {cfg.walkable_map}: not a usable map ({exc})") from exc
 
 
 def _fingerprints(cfg: BuildConfig, source: Path) -> _Fingerprints:
@@ -418,6 +449,7 @@ def _write(
     table: FrameTable,
     posed: _Posed,
     aligned: _Aligned,
+    walkable,
     result: BuildResult,
 ) -> None:
     """Stage 4: the dataset folder (images, poses, splits, camera, points, manifest, map)."""
@@ -457,11 +489,8 @@ def _write(
         manifest,
         force=True,
         map_frame=cfg.map_frame,
+        walkable_map=walkable,
     )
-    if cfg.walkable_map is not None:
-        WalkableMap.load(cfg.walkable_map).save(out / "walkable.yaml")
-    if cfg.localization_map:  # PnP refinement's map (camposer_core.localization)
-        build_localization_map(out, force=True)
     result.stage_seconds["write"] = time.perf_counter() - t0
     state.finish(
         "write",
@@ -479,7 +508,8 @@ def _write(
 def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) -> BuildResult:
     """Run (or resume) the builder (see module docstring). Raises ``FileNotFoundError`` /
     ``ValueError`` (including :class:`~.sfm.TooFewRegistered`) with messages naming the input."""
-    source, out = _check_inputs(cfg)
+    walkable = _validate_inputs(cfg)
+    source, out = Path(cfg.source), Path(cfg.out)
     work = out / "work"
     state = StageRecords(STAGES, work / "state.json")
     if cfg.force:
@@ -490,6 +520,9 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
         prev = state.done("write", fp.write)
         if prev is None:
             check_output_free(out, force=False)  # raises: a finished dataset with other inputs
+        if cfg.localization_map and not (out / MAP_FILE).is_file():  # the last build stopped while making it
+            log.warning("%s: no %s (an earlier build stopped before it): building it", out, MAP_FILE)
+            build_localization_map(out)
         res = BuildResult(DatasetFolder.open(out), skipped=list(STAGES), **prev["result"])
         res.stage_seconds = {s: 0.0 for s in STAGES}
         return res
@@ -500,5 +533,7 @@ def build_dataset(cfg: BuildConfig, progress: ProgressFactory = _null_progress) 
     table = _frames(cfg, work, state, fp.frames, progress, result)
     posed = _poses(cfg, work, state, fp.poses, table, progress, result)
     aligned = _to_map_frame(cfg, table, posed, result)
-    _write(cfg, source, state, fp.write, table, posed, aligned, result)
+    _write(cfg, source, state, fp.write, table, posed, aligned, walkable, result)
+    if cfg.localization_map:  # PnP refinement's map (camposer_core.localization); a rerun finishes it
+        build_localization_map(out, force=True)
     return result
