@@ -36,6 +36,23 @@ def register(subparsers) -> None:
     p.add_argument("--k2", type=float, help="radial distortion k2 (plumb bob)")
     p.add_argument("--texels-per-metre", type=float, dest="texels_per_metre", help="texture resolution")
     p.add_argument("--crf", type=int, dest="video_crf", help="H.264 constant rate factor (default 18)")
+    p.add_argument(
+        "--queries",
+        help="query walks (test scenarios, never mapped) to write into OUT/queries/<name>/: a comma list of "
+        "retrace, offset, robot, lighting, people, or 'all' (default: none)",
+    )
+    p.add_argument(
+        "--lap-directions",
+        choices=("ccw", "cw", "alternate"),
+        dest="lap_directions",
+        help="mapping walk: anticlockwise laps (default), clockwise, or alternating",
+    )
+    p.add_argument("--room-visits", type=int, dest="room_visits", help="mapping walk: visits per lap into open rooms")
+    p.add_argument(
+        "--mapping-realism",
+        action="store_true",
+        help="camera realism (motion blur, sensor noise, H.264 artefacts) on the mapping walkthrough too",
+    )
     p.add_argument("--no-video", action="store_true", help="write everything but the video")
     p.add_argument("--force", action="store_true", help="write into a non-empty --out folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -48,10 +65,21 @@ def config_from_args(args: argparse.Namespace):
     from .config import SynthConfig
 
     over = {}
-    for key in ("seed", "laps", "fps", "width", "height", "hfov_deg", "speed", "texels_per_metre", "video_crf"):
+    keys = ("seed", "laps", "fps", "width", "height", "hfov_deg", "speed", "texels_per_metre", "video_crf")
+    for key in keys + ("lap_directions", "room_visits"):
         val = getattr(args, key, None)
         if val is not None:
             over[key] = val
+    if getattr(args, "mapping_realism", False):
+        over["mapping_realism"] = True
+    queries = getattr(args, "queries", None)
+    if queries:
+        from .queries import QUERY_SCENARIOS
+
+        names = (
+            QUERY_SCENARIOS if queries.strip() == "all" else tuple(q.strip() for q in queries.split(",") if q.strip())
+        )
+        over["query_walks"] = names
     if args.size:
         try:
             w, d = (float(v) for v in args.size.lower().split("x"))
@@ -92,4 +120,6 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     print(f"  scene        {out.scene_json}")
     if out.odometry is not None:
         print(f"  odometry     {out.odometry}  (simulated 50 Hz base odometry; mounting in {out.extrinsics})")
+    for q in out.queries:
+        print(f"  query walk   {q.root}  ({q.num_frames} frames)")
     return 0

@@ -42,12 +42,20 @@ class SynthConfig:
     head_turn_max_deg: float = 40.0
     pitch_std_deg: float = 2.5
     roll_std_deg: float = 1.0
+    lap_directions: str = "ccw"  # "ccw" (anticlockwise), "cw" or "alternate" (ccw, cw, ...)
+    room_visits: int = 0  # visits per lap into rooms through open doorways (enter, turn, leave)
     # --- camera --------------------------------------------------------------------------
     width: int = 640
     height: int = 480
     hfov_deg: float = 70.0
     distortion: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0)  # plumb-bob k1, k2, p1, p2, k3
     video_crf: int = 18  # H.264 quality of walkthrough.mp4 (lower = better)
+    # --- query walks and camera realism (see synthetic/queries.py, synthetic/realism.py) ---
+    query_walks: tuple[str, ...] = ()  # scenarios written to queries/<name>/ (never mapped)
+    mapping_realism: bool = False  # camera realism on the mapping walkthrough too
+    exposure_ms: float = 10.0  # motion blur: exposure time centred on each frame's timestamp
+    sensor_noise: float = 1.0  # scale of shot + read noise (1 = a decent indoor camera)
+    realism_crf: int = 26  # H.264 CRF of videos with camera realism (compression artefacts)
 
     def __post_init__(self):
         def bad(msg):
@@ -76,6 +84,10 @@ class SynthConfig:
             bad(f"open_door_fraction must be within [0, 1], got {self.open_door_fraction}")
         if self.laps < 1:
             bad(f"laps must be >= 1, got {self.laps}")
+        if self.lap_directions not in ("ccw", "cw", "alternate"):
+            bad(f"lap_directions must be 'ccw', 'cw' or 'alternate', got {self.lap_directions!r}")
+        if not 0 <= self.room_visits <= 10:
+            bad(f"room_visits must be within [0, 10] per lap, got {self.room_visits}")
         if not self.fps > 0:
             bad(f"fps must be positive, got {self.fps}")
         if not 0.2 <= self.speed <= 3.0:
@@ -90,6 +102,14 @@ class SynthConfig:
             bad(f"hfov_deg must be within [20, 120], got {self.hfov_deg}")
         if not 8.0 <= self.texels_per_metre <= 400.0:
             bad(f"texels_per_metre must be within [8, 400], got {self.texels_per_metre}")
+        from .queries import QUERY_SCENARIOS
+
+        unknown = [q for q in self.query_walks if q not in QUERY_SCENARIOS]
+        if unknown:
+            bad(f"unknown query walks {unknown} (choose from {', '.join(QUERY_SCENARIOS)})")
+        if not 0 <= self.exposure_ms <= 100 or self.sensor_noise < 0 or not 0 <= self.realism_crf <= 51:
+            bad("exposure_ms must be within [0, 100], sensor_noise >= 0, realism_crf within [0, 51]")
+        object.__setattr__(self, "query_walks", tuple(str(q) for q in self.query_walks))
         if len(self.distortion) > 5:
             bad(f"distortion has at most 5 plumb-bob coefficients, got {len(self.distortion)}")
         object.__setattr__(
@@ -146,6 +166,7 @@ class SynthConfig:
         d = asdict(self)
         d["room_width_range"] = list(self.room_width_range)
         d["distortion"] = list(self.distortion)
+        d["query_walks"] = list(self.query_walks)
         return d
 
     @classmethod
@@ -155,7 +176,7 @@ class SynthConfig:
         if unknown:
             raise ValueError(f"SynthConfig: unknown keys {unknown}")
         d = dict(d)
-        for k in ("room_width_range", "distortion"):
+        for k in ("room_width_range", "distortion", "query_walks"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)

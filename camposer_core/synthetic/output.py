@@ -14,6 +14,11 @@ Folder contents (all in the map frame, metres):
 * ``odometry.csv`` + ``extrinsics.yaml`` — simulated 50 Hz odometry of a robot base carrying the
   camera (``odom_from_base``, pose CSV layout) and its ``base_from_camera`` mounting
   (:mod:`camposer_core.synthetic.odometry`).
+* ``queries/<name>/`` — one folder per query walk in ``config.query_walks`` (test scenarios
+  never used for mapping; see :mod:`.queries`).
+
+With ``config.mapping_realism`` the walkthrough video carries camera realism (motion blur,
+sensor noise, H.264 at ``config.realism_crf``; see :mod:`.realism`).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class SynthOutput:
     render_seconds: float  # wall time spent rendering (and encoding) the frames
     odometry: Path | None = None  # odometry.csv (simulated base odometry), when written
     extrinsics: Path | None = None  # extrinsics.yaml (base_from_camera), when written
+    queries: tuple = ()  # QueryWalk of each query walk written (see .queries)
 
     @classmethod
     def from_folder(cls, root) -> SynthOutput:
@@ -74,6 +80,8 @@ class SynthOutput:
             if not paths[key].is_file():
                 raise FileNotFoundError(f"{root} is not a synthetic building folder: {OUTPUT_NAMES[key]} is missing")
         traj = Trajectory.load_csv(paths["groundtruth"])
+        from .queries import load_query_walks
+
         return cls(
             root=root,
             video=paths["video"] if paths["video"].is_file() else None,
@@ -88,6 +96,7 @@ class SynthOutput:
             render_seconds=0.0,
             odometry=root / ODOMETRY_NAMES["odometry"] if (root / ODOMETRY_NAMES["odometry"]).is_file() else None,
             extrinsics=root / ODOMETRY_NAMES["extrinsics"] if (root / ODOMETRY_NAMES["extrinsics"]).is_file() else None,
+            queries=tuple(load_query_walks(root).values()),
         )
 
 
@@ -150,17 +159,36 @@ def synthesize(
 
         from ..video import VideoWriter
 
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1)
+        crf = config.realism_crf if config.mapping_realism else config.video_crf
         with VideoWriter(
-            paths["video"], fps=config.fps, width=cam.width, height=cam.height, crf=config.video_crf, overwrite=True
+            paths["video"], fps=config.fps, width=cam.width, height=cam.height, crf=crf, overwrite=True
         ) as writer:
-            if workers is None:
-                workers = min(2, os.cpu_count() or 1)
-            frames = scene.iter_frames(traj, cam, workers=workers)
+            if config.mapping_realism:
+                from .queries import camera_realism
+                from .realism import FrameRenderer
+
+                frames = FrameRenderer(
+                    scene, traj, cam, camera_realism(config), seed=config.seed, stream=19
+                ).iter_frames(workers)
+            else:
+                frames = scene.iter_frames(traj, cam, workers=workers)
             for rgb in tqdm(frames, total=len(traj), desc="rendering", unit="frame", disable=not progress):
                 writer.write(rgb)
     render_s = time.perf_counter() - t1
     if video:
         log.info("rendered %d frames in %.1f s (%.1f frames/s)", len(traj), render_s, len(traj) / max(render_s, 1e-9))
+    queries = []
+    if config.query_walks:
+        from .queries import QUERIES_DIR, write_query_walk
+
+        for name in config.query_walks:
+            queries.append(
+                write_query_walk(
+                    scene, name, out / QUERIES_DIR / name, video=video, progress=progress, workers=workers, force=force
+                )
+            )
     mark_finished(out)
     return SynthOutput(
         root=out,
@@ -176,4 +204,5 @@ def synthesize(
         render_seconds=render_s,
         odometry=odometry["odometry"],
         extrinsics=odometry["extrinsics"],
+        queries=tuple(queries),
     )

@@ -26,7 +26,7 @@ from ..camera import PinholeCamera
 from ..trajectory import Trajectory
 from .config import SynthConfig
 from .floorplan import FloorPlan, generate_floorplan
-from .path import generate_walkthrough
+from .path import generate_mapping_walk
 from .render import Renderer
 from .surfaces import Marker, SceneSurfaces, build_surfaces
 
@@ -120,7 +120,7 @@ class Scene:
 
     @cached_property
     def _walkthrough(self) -> Trajectory:
-        traj = generate_walkthrough(self.plan.loop, self.config, _rng(self.config.seed, _STREAM_PATH))
+        traj = generate_mapping_walk(self.plan, self.config, _rng(self.config.seed, _STREAM_PATH))
         clearance = self.plan.clearance(traj.positions[:, :2])
         if clearance.min() < 0.25:  # a generator bug, never the user's fault
             i = int(np.argmin(clearance))
