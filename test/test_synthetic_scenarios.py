@@ -213,3 +213,42 @@ def test_synth_cli_writes_query_walk_folders(tmp_path):
     assert not list((out / "queries").glob("*.partial"))
     bad = subprocess.run(cmd[:-3] + ["--queries", "nope"], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "unknown query walks" in bad.stderr
+
+
+def test_per_scenario_table_scores_methods_on_the_query_walks(tmp_path, synthetic_small_scene, small_dataset):
+    """evaluate_scenarios: frames reach the methods in order (an oracle scores 0), the
+    retrieval baseline is scored on every scenario, the table holds one row per pair."""
+    from camposer_core.evaluation.retrieval import RetrievalBaseline
+    from camposer_core.evaluation.scenarios import evaluate_scenarios, format_table
+    from camposer_core.synthetic.queries import write_query_walk
+    from camposer_core.trajectory import Trajectory
+
+    walks = {n: write_query_walk(synthetic_small_scene, n, tmp_path / n, progress=False) for n in ("retrace", "robot")}
+
+    def oracle_for(name):
+        gt = Trajectory.load_csv(walks[name].groundtruth)
+        keep = np.arange(len(gt))[:: int(np.ceil(len(gt) / 40))]
+        state = {"i": 0}
+
+        def run(images):
+            sel = keep[state["i"] : state["i"] + len(images)]
+            state["i"] += len(images)
+            return gt.positions[sel], gt.quaternions[sel]
+
+        return run
+
+    base = RetrievalBaseline().fit(small_dataset, "train")
+    results = []
+    for name in walks:
+        methods = {"oracle": oracle_for(name), "retrieval": base.predict}
+        results += evaluate_scenarios({name: walks[name]}, methods, progress=False, max_frames=40, chunk=16)
+    by = {(r.scenario, r.method): r for r in results}
+    assert len(by) == 4
+    for name in walks:
+        assert by[(name, "oracle")].summary.position_median_m < 1e-9
+        assert by[(name, "oracle")].summary.count <= 40
+    # the retrace lap is what the mapping laps saw; the robot's low camera is not
+    assert by[("retrace", "retrieval")].summary.position_median_m < 1.0
+    assert by[("robot", "retrieval")].summary.within_025m_2deg <= by[("retrace", "retrieval")].summary.within_025m_2deg
+    table = format_table(results)
+    assert table.count("\n") == 1 + 4 and "robot" in table and "% <=25cm&2deg" in table

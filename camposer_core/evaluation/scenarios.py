@@ -1,0 +1,202 @@
+"""Per-scenario accuracy of several localization methods on the synthetic query walks.
+
+A *method* is a callable ``images (list of RGB uint8) -> (positions (N, 3), quaternions
+(N, 4))`` giving camera-to-world poses in the map frame. Every method sees the same frames
+of every query walk (:mod:`camposer_core.synthetic.queries`); errors are per-frame Euclidean
+metres and geodesic degrees against the walk's exact ground truth, summarised as
+:class:`~camposer_core.geometry.ErrorSummary` (median / p90, % within 0.25 m and 2°).
+
+    methods = standard_methods(checkpoint, dataset)          # regressor, retrieval (+ refined)
+    results = evaluate_scenarios(load_query_walks(building), methods)
+    print(format_table(results))
+
+Methods that land later (PnP refinement, fused odometry) join by adding an entry to the
+``methods`` dict; :func:`standard_methods` adds the refined localizer when the installed
+:class:`~camposer_core.localizer.Localizer` supports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..geometry import ErrorSummary, position_error, rotation_error_deg, summarize_errors
+from ..trajectory import Trajectory
+
+__all__ = ["ScenarioResult", "evaluate_scenarios", "format_table", "standard_methods", "METHOD_ORDER"]
+
+log = logging.getLogger(__name__)
+
+Method = Callable[[Sequence[np.ndarray]], tuple[np.ndarray, np.ndarray]]
+METHOD_ORDER = ("regressor", "retrieval", "refined", "fused")
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    """Errors of one method on one scenario (``summary`` is None when the method failed,
+    with the reason in ``error``)."""
+
+    scenario: str
+    method: str
+    summary: ErrorSummary | None
+    seconds: float
+    error: str = ""
+
+
+def _localizer_method(localizer, batch: int = 32) -> Method:
+    def run(images):
+        pos, quat = [], []
+        for i in range(0, len(images), batch):
+            ests = localizer.localize_batch(list(images[i : i + batch]), "rgb8")
+            pos += [e.position for e in ests]
+            quat += [e.quaternion for e in ests]
+        return np.asarray(pos, float).reshape(-1, 3), np.asarray(quat, float).reshape(-1, 4)
+
+    return run
+
+
+def standard_methods(checkpoint=None, dataset=None) -> dict[str, Method]:
+    """``regressor`` (the checkpoint, raw), ``retrieval`` (nearest train thumbnail of
+    ``dataset``) and, when the Localizer has PnP refinement (``localization_map`` argument) and
+    the dataset holds a localization map, ``refined``."""
+    methods: dict[str, Method] = {}
+    if checkpoint is not None:
+        from ..localizer import Localizer
+
+        methods["regressor"] = _localizer_method(Localizer.from_checkpoint(checkpoint))
+    if dataset is not None:
+        from .retrieval import RetrievalBaseline
+
+        base = RetrievalBaseline().fit(dataset, "train")
+        methods["retrieval"] = base.predict
+    if checkpoint is not None and dataset is not None:
+        refined = _refined_method(checkpoint, dataset)
+        if refined is not None:
+            methods["refined"] = refined
+    return methods
+
+
+def _refined_method(checkpoint, dataset) -> Method | None:
+    """Regressor prior + PnP refinement (the refinement branch), when it is installed."""
+    import inspect
+    from pathlib import Path
+
+    from ..localizer import Localizer
+
+    if "localization_map" not in inspect.signature(Localizer.from_checkpoint).parameters:
+        return None
+    root = Path(getattr(dataset, "root", dataset))
+    maps = sorted(root.glob("localization_map*"))
+    if not maps:
+        return None
+    try:
+        loc = Localizer.from_checkpoint(checkpoint, localization_map=maps[0])
+    except Exception as exc:  # report, do not hide: the table says why the column is empty
+        log.warning("refined localizer unavailable: %s", exc)
+        return None
+    return _localizer_method(loc, batch=8)
+
+
+def _iter_chunks(walk, keep: np.ndarray, chunk: int):
+    """Lists of at most ``chunk`` RGB frames of the walk's video, only the indices in ``keep``
+    (streamed: a default-size walk does not fit in memory at once)."""
+    from ..video import iter_frames
+
+    if walk.video is None:
+        raise FileNotFoundError(f"{walk.root}: the query walk has no video")
+    keep_set = set(int(k) for k in keep)
+    buf, seen = [], 0
+    for i, (_, rgb) in enumerate(iter_frames(walk.video)):
+        seen = i + 1
+        if i in keep_set:
+            buf.append(rgb)
+            if len(buf) == chunk:
+                yield buf
+                buf = []
+    if buf:
+        yield buf
+    if seen < int(keep.max()) + 1:
+        raise ValueError(f"{walk.video}: has {seen} frames, groundtruth.csv needs {int(keep.max()) + 1}")
+
+
+def evaluate_scenarios(
+    query_walks: dict,
+    methods: dict[str, Method],
+    progress: bool = True,
+    max_frames: int | None = None,
+    chunk: int = 64,
+) -> list[ScenarioResult]:
+    """Run every method on every query walk (:class:`~camposer_core.synthetic.queries.QueryWalk`
+    by name); ``max_frames`` evaluates every k-th frame so that at most that many are used.
+    Methods get the frames in chunks of ``chunk`` (they must not depend on earlier chunks)."""
+    results = []
+    for name, walk in query_walks.items():
+        gt = Trajectory.load_csv(walk.groundtruth)
+        idx = np.arange(len(gt))
+        if max_frames and len(idx) > max_frames:
+            idx = idx[:: int(np.ceil(len(idx) / max_frames))]
+        pos = {m: [] for m in methods}
+        quat = {m: [] for m in methods}
+        secs = dict.fromkeys(methods, 0.0)
+        errors = dict.fromkeys(methods, "")
+        for images in _iter_chunks(walk, idx, chunk):
+            for method, fn in methods.items():
+                if errors[method]:
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    p, q = fn(images)
+                    pos[method].append(np.asarray(p, float).reshape(-1, 3))
+                    quat[method].append(np.asarray(q, float).reshape(-1, 4))
+                except Exception as exc:  # one failing method must not hide the others' numbers
+                    errors[method] = f"{type(exc).__name__}: {exc}"
+                secs[method] += time.perf_counter() - t0
+        for method in methods:
+            summary = None
+            if not errors[method]:
+                P, Q = np.concatenate(pos[method]), np.concatenate(quat[method])
+                summary = summarize_errors(
+                    position_error(P, gt.positions[idx]), rotation_error_deg(Q, gt.quaternions[idx])
+                )
+            results.append(ScenarioResult(name, method, summary, secs[method], errors[method]))
+            if progress:
+                s = summary
+                msg = f"median {s.position_median_m:.2f} m / {s.rotation_median_deg:.1f} deg" if s else errors[method]
+                print(f"  {name:9s} {method:10s} {msg}", flush=True)
+    return results
+
+
+def format_table(results: list[ScenarioResult], markdown: bool = True) -> str:
+    """One row per scenario and method: median / p90 m and deg, % within 0.25 m and 2°."""
+    head = ["scenario", "method", "frames", "median m", "p90 m", "median deg", "p90 deg", "% <=25cm&2deg"]
+    rows = []
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
+    scen = list(dict.fromkeys(r.scenario for r in results))
+    for r in sorted(results, key=lambda r: (scen.index(r.scenario), order.get(r.method, 99), r.method)):
+        s = r.summary
+        if s is None:
+            rows.append([r.scenario, r.method, "-", "failed: " + r.error[:60], "", "", "", ""])
+            continue
+        rows.append(
+            [
+                r.scenario,
+                r.method,
+                str(s.count),
+                f"{s.position_median_m:.2f}",
+                f"{s.position_p90_m:.2f}",
+                f"{s.rotation_median_deg:.1f}",
+                f"{s.rotation_p90_deg:.1f}",
+                f"{100 * s.within_025m_2deg:.0f}",
+            ]
+        )
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    fmt = "  ".join(f"{{:{w}s}}" for w in widths)
+    return "\n".join([fmt.format(*head)] + [fmt.format(*r) for r in rows])
