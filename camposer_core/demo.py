@@ -13,6 +13,9 @@ complete, so an interrupted demo resumes; ``--force`` redoes everything)::
                                                                      (camposer evaluate)
     replay/      the held-out lap written as a rosbag2 and replayed through the real localizer
                  node over DDS: errors, latency, dropped frames      (camposer bag write / eval)
+    scenarios/   query walks that do not retrace the mapping walk (offset path, robot camera,
+                 changed light, people; camera realism on all), each method per scenario
+                 (camposer synth --queries; evaluation.scenarios)
     SUMMARY.md   the numbers and where the pictures are
 
 ``--mapping groundtruth`` labels the frames with the synthetic ground truth instead of running
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 
 MAPPING_MODES = ("sfm", "groundtruth")
 DONE_MARKER = ".camposer-stage-done"
-STAGES = ("building", "dataset", "model", "evaluation", "replay")
+STAGES = ("building", "dataset", "model", "evaluation", "replay", "scenarios")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class DemoConfig:
     train_config: Path | None = None  # default: the installed config/train_demo.yaml
     epochs: int | None = None  # override the training config's epochs
     replay: bool = True  # replay the held-out lap through the ROS 2 localizer node
+    scenarios: tuple[str, ...] = ("retrace", "offset", "robot", "lighting", "people")  # query walks
+    scenario_max_frames: int = 200  # frames evaluated per scenario (every k-th)
     force: bool = False
 
     def __post_init__(self):
@@ -64,6 +69,11 @@ class DemoConfig:
             raise ValueError(f"--epochs must be >= 1, got {self.epochs}")
         if self.train_config is not None and not Path(self.train_config).is_file():
             raise FileNotFoundError(f"--train-config: file not found: {self.train_config}")
+        from .synthetic.queries import QUERY_SCENARIOS
+
+        unknown = [n for n in self.scenarios if n not in QUERY_SCENARIOS]
+        if unknown:
+            raise ValueError(f"unknown scenarios {unknown} (choose from {', '.join(QUERY_SCENARIOS)})")
 
 
 def _records(out: Path) -> StageRecords:
@@ -212,6 +222,37 @@ def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | 
     return json.loads(summary.read_text()) if summary.is_file() else None
 
 
+def _scenarios(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> str | None:
+    """Render the query walks of the demo's building and tabulate each method per scenario
+    (``scenarios/table.md``)."""
+    if not cfg.scenarios:
+        return None
+    if _prepare(folder, cfg.force, f"scenarios ({', '.join(cfg.scenarios)})"):
+        from .evaluation.scenarios import evaluate_scenarios, format_table, standard_methods
+        from .synthetic import SynthConfig, generate_scene
+        from .synthetic.queries import write_query_walk
+
+        scene = generate_scene(SynthConfig.preset(cfg.preset, seed=cfg.seed))
+        walks, t0 = {}, time.perf_counter()
+        for name in cfg.scenarios:
+            walks[name] = write_query_walk(scene, name, folder / "queries" / name, force=True)
+        render_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        results = evaluate_scenarios(walks, standard_methods(checkpoint, dataset), max_frames=cfg.scenario_max_frames)
+        table = format_table(results)
+        (folder / "table.md").write_text(table + "\n")
+        rows = [
+            {"scenario": r.scenario, "method": r.method, "seconds": r.seconds, "error": r.error}
+            | (r.summary.as_dict() if r.summary else {})
+            for r in results
+        ]
+        (folder / "results.json").write_text(json.dumps(rows, indent=1))
+        print(table)
+        _mark_done(folder, {"render_seconds": render_s, "evaluate_seconds": time.perf_counter() - t1})
+    table = folder / "table.md"
+    return table.read_text() if table.is_file() else None
+
+
 def run_demo(cfg: DemoConfig) -> Path:
     """Run every stage (see module docstring); returns the path of ``SUMMARY.md``."""
 
@@ -231,7 +272,8 @@ def run_demo(cfg: DemoConfig) -> Path:
     checkpoint = _model(plan("model"), dataset, out / "model")
     evaluation = _evaluation(plan("evaluation"), dataset, checkpoint, out / "evaluation")
     replay = _replay(plan("replay"), dataset, checkpoint, out / "replay") if cfg.replay else None
-    summary = _write_summary(out, cfg, dataset, evaluation, replay, time.perf_counter() - t0, skipped)
+    scenarios = _scenarios(plan("scenarios"), dataset, checkpoint, out / "scenarios")
+    summary = _write_summary(out, cfg, dataset, evaluation, replay, time.perf_counter() - t0, skipped, scenarios)
     print(summary.read_text())
     return summary
 
@@ -308,6 +350,7 @@ def _write_summary(
     replay: dict | None,
     seconds: float,
     skipped: Sequence[str] = (),
+    scenarios: str | None = None,
 ) -> Path:
     ds_manifest = dataset.manifest
     lines = [
@@ -360,6 +403,14 @@ def _write_summary(
             lines.append(f"- Fusion node: {fusion['error']}")
     elif cfg.replay:
         lines.append("- ROS 2 replay: skipped (see the log above)")
+    if scenarios:
+        lines += [
+            "",
+            "Query walks (own paths, robot camera, changed light, people; camera realism on all;",
+            "never used for mapping or training), errors per method:",
+            "",
+            scenarios.rstrip(),
+        ]
     lines += [
         "",
         "Pictures:",
@@ -396,6 +447,11 @@ def register(subparsers) -> None:
     p.add_argument("--train-config", type=Path, default=None, help="training YAML (config/train_demo.yaml)")
     p.add_argument("--epochs", type=int, default=None, help="override the training epochs")
     p.add_argument("--no-replay", action="store_true", help="skip the ROS 2 bag replay")
+    p.add_argument(
+        "--scenarios",
+        default="retrace,offset,robot,lighting,people",
+        help="query walks to render and evaluate: comma list of retrace, offset, robot, lighting, people, or 'none'",
+    )
     p.add_argument("--force", action="store_true", help="redo every stage (earlier outputs are set aside, not deleted)")
     p.set_defaults(func=_cmd_demo)
 
@@ -410,6 +466,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         train_config=args.train_config,
         epochs=args.epochs,
         replay=not args.no_replay,
+        scenarios=() if args.scenarios.strip() == "none" else tuple(n.strip() for n in args.scenarios.split(",") if n),
         force=args.force,
     )
     run_demo(cfg)

@@ -13,7 +13,7 @@ from camposer_core.demo import DONE_MARKER
 pytestmark = pytest.mark.slow
 
 ARGS = ["--preset", "small", "--mapping", "groundtruth", "--epochs", "2", "--no-replay"]
-STAGES = ("building", "dataset", "model", "evaluation")
+STAGES = ("building", "dataset", "model", "evaluation", "scenarios")
 
 
 def _demo(out, *extra):
@@ -52,6 +52,11 @@ def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
     ref = metrics["refinement"]
     assert ref["frames"] == metrics["raw"]["count"] and sum(ref["status_counts"].values()) == ref["frames"]
     assert "refined, regressor prior" in summary and "refined, retrieval only" in summary
+    # every query walk is scored by the regressor and the retrieval baseline in one table
+    table = (out / "scenarios" / "table.md").read_text()
+    for name in ("retrace", "offset", "robot", "lighting", "people"):
+        assert f"| {name} | regressor |" in table and f"| {name} | retrieval |" in table, name
+    assert "Query walks" in summary and "| people | retrieval |" in summary
 
     # A second run skips every finished stage and leaves their outputs untouched.
     mtime = (out / "model" / "best.pt").stat().st_mtime_ns

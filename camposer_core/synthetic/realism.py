@@ -39,7 +39,7 @@ class CameraRealism:
     """Sensor effects (milliseconds, digital numbers 0..255, x264 CRF)."""
 
     exposure_ms: float = 10.0  # motion blur integrates over this exposure (0 = none)
-    max_blur_samples: int = 8
+    max_blur_samples: int = 6
     shot_noise: float = 0.6  # noise variance per DN of signal
     read_noise: float = 1.5  # noise std, DN
     video_crf: int = 26  # H.264 quality of the stored video (artefacts)
@@ -202,7 +202,7 @@ class FrameRenderer:
         Xc = (X - p[1]) @ R1
         uv1 = np.stack([cam.fx * Xc[:, 0] / Xc[:, 2] + cam.cx, cam.fy * Xc[:, 1] / Xc[:, 2] + cam.cy], axis=1)
         motion = float(np.max(np.linalg.norm(uv1 - uv, axis=1))) if np.all(Xc[:, 2] > 0.1) else 50.0
-        n = int(np.clip(math.ceil(motion / 1.0), 1, self.realism.max_blur_samples))
+        n = int(np.clip(math.ceil(motion / 2.0), 1, self.realism.max_blur_samples))  # a sub-frame per 2 px
         if n == 1:
             return np.array([t])
         return t - half + (np.arange(n) + 0.5) * (2 * half / n)
