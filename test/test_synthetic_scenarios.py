@@ -147,15 +147,15 @@ def test_scenarios_are_deterministic_per_seed():
 
 
 def test_camera_realism_blurs_by_the_motion_and_adds_noise(scene):
-    fr = query_renderer(scene, "offset")  # with the config's realism
-    clean = _clean(scene, "offset", scene.camera)
-    traj = fr.trajectory
+    from camposer_core.synthetic.queries import camera_realism
+
+    cam = PinholeCamera.from_fov(480, 360, 70.0)
+    traj = query_trajectory(scene, "offset")
+    fr = FrameRenderer(scene, traj, cam, camera_realism(scene.config), seed=0, stream=21)
+    clean = FrameRenderer(scene, traj, cam, None, seed=0, stream=21)
     # image motion over the exposure decides the sub-frames: more where the camera turns fast
-    dyaw = np.abs(
-        np.diff(
-            np.unwrap(np.arctan2(quat_to_matrix(traj.quaternions)[:, 1, 2], quat_to_matrix(traj.quaternions)[:, 0, 2]))
-        )
-    )
+    R = quat_to_matrix(traj.quaternions)
+    dyaw = np.abs(np.diff(np.unwrap(np.arctan2(R[:, 1, 2], R[:, 0, 2]))))
     fast, slow = int(np.argmax(dyaw)), int(np.argmin(dyaw + (np.arange(len(dyaw)) < 3)))
     assert len(fr._blur_times(fast)) > len(fr._blur_times(slow)) >= 1
     i = fast
@@ -164,8 +164,7 @@ def test_camera_realism_blurs_by_the_motion_and_adds_noise(scene):
     assert 1.0 < diff.std() < 25.0
     # blur: fewer sharp edges than the exact frame
     grad = lambda im: np.abs(np.diff(im.mean(axis=2), axis=1)).mean()  # noqa: E731
-    blurred_only = fr.radiance(i)
-    assert grad(blurred_only) < grad(exact)
+    assert grad(fr.radiance(i)) < 0.97 * grad(exact)
 
 
 def test_mapping_walk_options(scene):
