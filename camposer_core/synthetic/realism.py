@@ -115,24 +115,48 @@ def people_boxes(people, loop_pts: np.ndarray, loop_nrm: np.ndarray, t: float) -
     return out
 
 
-def _composite_people(img: np.ndarray, C: np.ndarray, xyz: np.ndarray, boxes) -> None:
+def _box_window(box: np.ndarray, C: np.ndarray, R: np.ndarray, camera: PinholeCamera):
+    """``(r0, r1, c0, c1)`` pixel window that can see ``box`` (None: not in view). Exact for a
+    pinhole camera (corners projected, 2 px margin); the whole image when a corner is behind
+    the camera or the lens distorts."""
+    x0, y0, z0, x1, y1, z1 = box
+    corners = np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (z0, z1)])
+    Xc = (corners - C) @ R
+    if np.all(Xc[:, 2] <= 1e-6):
+        return None
+    if np.any(Xc[:, 2] <= 1e-6) or camera.has_distortion:
+        return 0, camera.height, 0, camera.width
+    u = camera.fx * Xc[:, 0] / Xc[:, 2] + camera.cx
+    v = camera.fy * Xc[:, 1] / Xc[:, 2] + camera.cy
+    c0, c1 = int(np.floor(u.min())) - 2, int(np.ceil(u.max())) + 3
+    r0, r1 = int(np.floor(v.min())) - 2, int(np.ceil(v.max())) + 3
+    c0, c1, r0, r1 = max(c0, 0), min(c1, camera.width), max(r0, 0), min(r1, camera.height)
+    if c0 >= c1 or r0 >= r1:
+        return None
+    return r0, r1, c0, c1
+
+
+def _composite_people(img: np.ndarray, C: np.ndarray, R: np.ndarray, xyz: np.ndarray, boxes, camera) -> None:
     """Paint the people boxes into ``img`` (float, in place) where they are nearer than the
     building point ``xyz`` each pixel sees (ray ``C + s (xyz - C)``, building at ``s = 1``)."""
-    D = xyz.reshape(-1, 3).astype(np.float64) - C
-    best = np.ones(len(D))
-    colour = np.zeros((len(D), 3))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = 1.0 / D
+    H, W = img.shape[:2]
+    best = np.ones((H, W))
     for box, person in boxes:
-        t0 = (box[:3] - C) * inv
-        t1 = (box[3:] - C) * inv
-        tmin = np.minimum(t0, t1)
-        tmax = np.maximum(t0, t1)
-        tmin = np.where(np.isnan(tmin), -np.inf, tmin)
-        tmax = np.where(np.isnan(tmax), np.inf, tmax)
+        win = _box_window(box, C, R, camera)
+        if win is None:
+            continue
+        r0, r1, c0, c1 = win
+        D = xyz[r0:r1, c0:c1].reshape(-1, 3).astype(np.float64) - C
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = 1.0 / D
+            t0 = (box[:3] - C) * inv
+            t1 = (box[3:] - C) * inv
+        tmin = np.where(np.isnan(t0), -np.inf, np.minimum(t0, t1))
+        tmax = np.where(np.isnan(t0), np.inf, np.maximum(t0, t1))
         near = tmin.max(axis=1)
         far = tmax.min(axis=1)
-        hit = (near <= far) & (near > 0) & (near < best)
+        b = best[r0:r1, c0:c1].reshape(-1)
+        hit = (near <= far) & (near > 0) & (near < b)
         if not hit.any():
             continue
         idx = np.flatnonzero(hit)
@@ -140,18 +164,17 @@ def _composite_people(img: np.ndarray, C: np.ndarray, xyz: np.ndarray, boxes) ->
         z = C[2] + s * D[idx, 2]
         axis = np.argmax(tmin[idx], axis=1)  # which slab the ray entered through: 0 x, 1 y, 2 top
         shade = np.where(axis == 0, 0.8, np.where(axis == 1, 1.0, 1.15))[:, None]
-        rel = z / person.height
+        rel = (z / person.height)[:, None]
         base = np.where(
-            (rel > 0.86)[:, None],
+            rel > 0.86,
             np.array([205.0, 160.0, 130.0]),
-            np.where((rel > 0.47)[:, None], np.asarray(person.shirt, float), np.asarray(person.trousers, float)),
+            np.where(rel > 0.47, np.asarray(person.shirt, float), np.asarray(person.trousers, float)),
         )
-        best[idx] = s
-        colour[idx] = base * shade
-    m = best < 1.0
-    if m.any():
-        flat = img.reshape(-1, 3)
-        flat[m] = colour[m]
+        b[idx] = s
+        best[r0:r1, c0:c1] = b.reshape(r1 - r0, c1 - c0)
+        patch = img[r0:r1, c0:c1].reshape(-1, 3)
+        patch[idx] = base * shade
+        img[r0:r1, c0:c1] = patch.reshape(r1 - r0, c1 - c0, 3)
 
 
 @dataclass
@@ -232,7 +255,8 @@ class FrameRenderer:
             img *= dim[..., None]
         if self.people:
             boxes = people_boxes(self.people, *self._loop, t)
-            _composite_people(img, np.asarray(position, float), xyz, boxes)
+            C = np.asarray(position, float)
+            _composite_people(img, C, quat_to_matrix(np.asarray(quaternion, float)), xyz, boxes, self.camera)
         return img
 
     def radiance(self, i: int) -> np.ndarray:
