@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     for name in args.variants.split(","):
         opts = replace(SfmOptions(num_threads=args.threads), **VARIANTS[name])
         out = args.work / f"ds_{tag}_{args.laps}laps_{args.fps:g}fps_{name}"
-        result_json = out.with_suffix(".json")
+        result_json = out.parent / (out.name + ".json")
         if result_json.is_file():
             row = json.loads(result_json.read_text())
         else:

@@ -48,10 +48,15 @@ class ScenarioResult:
 
 
 def _localizer_method(localizer, batch: int = 32) -> Method:
+    """Batches of exactly ``batch`` images (the last one padded): the Localizer freezes one
+    graph per batch size, so ragged batches would each pay a TorchScript trace."""
+
     def run(images):
         pos, quat = [], []
         for i in range(0, len(images), batch):
-            ests = localizer.localize_batch(list(images[i : i + batch]), "rgb8")
+            chunk = list(images[i : i + batch])
+            n = len(chunk)
+            ests = localizer.localize_batch(chunk + [chunk[-1]] * (batch - n), "rgb8")[:n]
             pos += [e.position for e in ests]
             quat += [e.quaternion for e in ests]
         return np.asarray(pos, float).reshape(-1, 3), np.asarray(quat, float).reshape(-1, 4)
