@@ -54,7 +54,7 @@ class SynthConfig:
     query_walks: tuple[str, ...] = ()  # scenarios written to queries/<name>/ (never mapped)
     mapping_realism: bool = False  # camera realism on the mapping walkthrough too
     exposure_ms: float = 10.0  # motion blur: exposure time centred on each frame's timestamp
-    sensor_noise: float = 1.0  # scale of shot + read noise (1 = a decent indoor camera)
+    sensor_noise: float = 1.0  # scale of shot + read noise (1: sigma ~9 DN at mid-grey, a small sensor indoors)
     realism_crf: int = 26  # H.264 CRF of videos with camera realism (compression artefacts)
 
     def __post_init__(self):
