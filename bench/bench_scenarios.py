@@ -1,5 +1,5 @@
 """Per-scenario accuracy on the default building's query walks: regressor, retrieval baseline
-(and PnP-refined / fused when those are installed), one table.
+and PnP-refined (when the dataset has a localization map), one table.
 
 Uses a finished demo folder (trained model + dataset of the seed-0 default building, e.g.
 /work/demo_ref) and a building folder holding ``queries/<name>/`` (``camposer synth
@@ -60,6 +60,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--demo", default="/work/demo_ref", help="finished `camposer demo` folder (model/, dataset/)")
     ap.add_argument("--queries-dir", required=True, help="building folder with queries/<name>/ (or where to render)")
+    ap.add_argument("--dataset", help="dataset folder (default: DEMO/dataset); needs localization_map.npz for refined")
     ap.add_argument("--render", action="store_true", help="render the query walks of the seed-0 default building")
     ap.add_argument("--scenarios", default="all", help="comma list (default: all)")
     ap.add_argument("--max-frames", type=int, default=0, help="evaluate every k-th frame, at most this many")
@@ -85,11 +86,11 @@ def main() -> int:
     if missing:
         raise SystemExit(f"{qdir}/queries lacks {missing} (use --render)")
     demo = Path(args.demo)
-    dataset = DatasetFolder.open(demo / "dataset")
+    dataset = DatasetFolder.open(args.dataset or demo / "dataset")
     ckpt = _checkpoint(demo)
     print(f"model {ckpt}; retrieval index: {len(dataset.poses('train'))} train frames of {dataset.root}")
     methods = standard_methods(ckpt, dataset)
-    print("methods:", ", ".join(methods), "(refined/fused: not installed)" if "refined" not in methods else "")
+    print("methods:", ", ".join(methods), "" if "refined" in methods else "(no refined: the dataset has no map)")
     max_frames = args.max_frames or None
     rows = _heldout_rows(methods, dataset, max_frames)
     rows += evaluate_scenarios(walks, methods, progress=True, max_frames=max_frames)

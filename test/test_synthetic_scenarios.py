@@ -209,6 +209,9 @@ def test_synth_cli_writes_query_walk_folders(tmp_path):
         assert probe_video(q.video).frame_count == len(traj) == q.num_frames
         info = json.loads(q.scenario_json.read_text())
         assert info["realism"]["exposure_ms"] > 0
+        odo = Trajectory.load_csv(q.odometry)  # the walk's own simulated base odometry
+        assert odo.timestamps[-1] == pytest.approx(traj.timestamps[-1], abs=0.05)
+        assert (q.root / "extrinsics.yaml").is_file()
     assert not list((out / "queries").glob("*.partial"))
     bad = subprocess.run(cmd[:-3] + ["--queries", "nope"], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "unknown query walks" in bad.stderr

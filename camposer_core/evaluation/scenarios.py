@@ -10,9 +10,10 @@ metres and geodesic degrees against the walk's exact ground truth, summarised as
     results = evaluate_scenarios(load_query_walks(building), methods)
     print(format_table(results))
 
-Methods that land later (PnP refinement, fused odometry) join by adding an entry to the
-``methods`` dict; :func:`standard_methods` adds the refined localizer when the installed
-:class:`~camposer_core.localizer.Localizer` supports it.
+More methods join by adding an entry to the ``methods`` dict; :func:`standard_methods` adds
+the PnP-refined localizer when the dataset has a localization map. Odometry fusion needs the
+whole stream (timestamps, covariances, the walk's ``odometry.csv``) rather than images, so it
+is not a column yet: each query walk folder carries its simulated odometry for it.
 """
 
 from __future__ import annotations
@@ -64,10 +65,11 @@ def _localizer_method(localizer, batch: int = 32) -> Method:
     return run
 
 
-def standard_methods(checkpoint=None, dataset=None) -> dict[str, Method]:
+def standard_methods(checkpoint=None, dataset=None, refine: bool = True) -> dict[str, Method]:
     """``regressor`` (the checkpoint, raw), ``retrieval`` (nearest train thumbnail of
-    ``dataset``) and, when the Localizer has PnP refinement (``localization_map`` argument) and
-    the dataset holds a localization map, ``refined``."""
+    ``dataset``) and, with ``refine`` and a localization map in the dataset
+    (``camposer map-index``), ``refined``: the regressor prior + PnP against the map without
+    the dataset's ``test`` split (the held-out lap that ``retrace`` / ``people`` walk again)."""
     methods: dict[str, Method] = {}
     if checkpoint is not None:
         from ..localizer import Localizer
@@ -78,7 +80,7 @@ def standard_methods(checkpoint=None, dataset=None) -> dict[str, Method]:
 
         base = RetrievalBaseline().fit(dataset, "train")
         methods["retrieval"] = base.predict
-    if checkpoint is not None and dataset is not None:
+    if refine and checkpoint is not None and dataset is not None:
         refined = _refined_method(checkpoint, dataset)
         if refined is not None:
             methods["refined"] = refined
@@ -86,24 +88,21 @@ def standard_methods(checkpoint=None, dataset=None) -> dict[str, Method]:
 
 
 def _refined_method(checkpoint, dataset) -> Method | None:
-    """Regressor prior + PnP refinement (the refinement branch), when it is installed."""
-    import inspect
+    """Regressor prior + PnP refinement (:mod:`camposer_core.localization`), when the dataset
+    has a localization map. Lost frames (no pose) count at the regressor's pose."""
     from pathlib import Path
 
+    from ..localization import MAP_FILE
     from ..localizer import Localizer
 
-    if "localization_map" not in inspect.signature(Localizer.from_checkpoint).parameters:
-        return None
     root = Path(getattr(dataset, "root", dataset))
-    maps = sorted(root.glob("localization_map*"))
-    if not maps:
+    if not (root / MAP_FILE).is_file():
+        log.warning("%s has no %s (camposer map-index): no refined column", root, MAP_FILE)
         return None
-    try:
-        loc = Localizer.from_checkpoint(checkpoint, localization_map=maps[0])
-    except Exception as exc:  # report, do not hide: the table says why the column is empty
-        log.warning("refined localizer unavailable: %s", exc)
-        return None
-    return _localizer_method(loc, batch=8)
+    loc = Localizer.from_checkpoint(checkpoint, localization_map=root, exclude_splits=("test",))
+    method = _localizer_method(loc, batch=8)
+    method.reset = loc.reset  # stream state (previous refined pose) per walk
+    return method
 
 
 def _iter_chunks(walk, keep: np.ndarray, chunk: int):
@@ -137,13 +136,17 @@ def evaluate_scenarios(
 ) -> list[ScenarioResult]:
     """Run every method on every query walk (:class:`~camposer_core.synthetic.queries.QueryWalk`
     by name); ``max_frames`` evaluates every k-th frame so that at most that many are used.
-    Methods get the frames in chunks of ``chunk`` (they must not depend on earlier chunks)."""
+    Methods get the frames in order, in chunks of ``chunk``; a method with a ``reset()``
+    attribute is reset before each walk."""
     results = []
     for name, walk in query_walks.items():
         gt = Trajectory.load_csv(walk.groundtruth)
         idx = np.arange(len(gt))
         if max_frames and len(idx) > max_frames:
             idx = idx[:: int(np.ceil(len(idx) / max_frames))]
+        for fn in methods.values():
+            if hasattr(fn, "reset"):
+                fn.reset()  # a new walk: no stream state from the previous one
         pos = {m: [] for m in methods}
         quat = {m: [] for m in methods}
         secs = dict.fromkeys(methods, 0.0)

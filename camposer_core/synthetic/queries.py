@@ -2,7 +2,8 @@
 
 Each scenario is one extra recording written by :func:`write_query_walk` into its own folder
 (``<building>/queries/<name>/``: ``walkthrough.mp4``, ``groundtruth.csv``, ``camera.yaml``,
-``scenario.json``), with the same exact ground truth as the mapping walkthrough
+``scenario.json``, and the walk's simulated base odometry ``odometry.csv`` + ``extrinsics.yaml``
+as for the mapping walk), with the same exact ground truth as the mapping walkthrough
 (camera-to-world, map frame, frames ``000000...``, timestamps ``index / fps`` from 0 s). All
 query walks carry camera realism (:mod:`.realism`: motion blur, sensor noise, H.264
 artefacts):
@@ -30,6 +31,7 @@ import numpy as np
 
 from ..camera import save_camera_yaml
 from ..trajectory import Trajectory
+from .odometry import ODOMETRY_NAMES, write_odometry
 from .path import WalkStyle, add_room_visits, loop_route, walk_route
 from .realism import CameraRealism, FrameRenderer, Lighting, Person
 
@@ -160,6 +162,7 @@ class QueryWalk:
     scenario_json: Path
     num_frames: int
     render_seconds: float = 0.0
+    odometry: Path | None = None  # odometry.csv (odom_from_base, 50 Hz), extrinsics.yaml beside it
 
     @classmethod
     def from_folder(cls, root) -> QueryWalk:
@@ -178,6 +181,7 @@ class QueryWalk:
             scenario_json=paths["scenario_json"],
             num_frames=int(info["num_frames"]),
             render_seconds=float(info.get("render_seconds", 0.0)),
+            odometry=root / ODOMETRY_NAMES["odometry"] if (root / ODOMETRY_NAMES["odometry"]).is_file() else None,
         )
 
 
@@ -208,6 +212,8 @@ def write_query_walk(
     traj = fr.trajectory
     traj.save_csv(tmp / FILES["groundtruth"])
     save_camera_yaml(fr.camera, tmp / FILES["camera_yaml"])
+    # simulated base odometry of this walk (odometry.csv, extrinsics.yaml), as for the mapping walk
+    write_odometry(tmp, traj, seed=int(scene.config.seed) * 1000 + _STREAMS[name])
     t0 = time.perf_counter()
     if video:
         from tqdm import tqdm
