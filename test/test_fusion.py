@@ -267,3 +267,15 @@ def test_distance_gate_rejects_a_far_fix_whatever_covariance_it_claims():
     assert fusion.stats.fixes_rejected == 1 and list(fusion.stats.rejected_stamps) == [t[100]]
     assert fusion.stats.fixes_accepted == 2
     assert FusionConfig(gate_max_distance_m=0).gate_max_distance_m == 0  # can be switched off
+
+
+def test_synthetic_odometry_spans_a_walk_whose_last_stamp_is_rounded_down(walk):
+    # 111 frames at 30 fps end at 3.6999999999999997 s: 50 Hz samples must not step past it
+    # (the demo's query walks hit this and scipy's Slerp refused the last sample)
+    _, base, _ = walk
+    n = 112
+    stamps = np.arange(n) * (1 / 30)
+    assert stamps[-1] < 3.7 and math.floor(stamps[-1] * 50 + 1e-9) / 50 > stamps[-1]
+    short = Trajectory(base.frames[:n], stamps, base.positions[:n], base.quaternions[:n])
+    odo = simulate_odometry(short, OdometryConfig(), seed=0)
+    assert odo.timestamps[-1] <= stamps[-1] and len(odo) == 186

@@ -100,6 +100,7 @@ def simulate_odometry(base: Trajectory, config: OdometryConfig | None = None, se
     rng = np.random.default_rng(seed)
     t0, t1 = float(base.timestamps[0]), float(base.timestamps[-1])
     t = t0 + np.arange(int(math.floor((t1 - t0) * config.rate_hz + 1e-9)) + 1) / config.rate_hz
+    t = np.minimum(t, t1)  # the 1e-9 slack may step past t1 by a rounding error (Slerp refuses that)
     pos, rot = _resample(base, t)
     R = rot.as_matrix()
     # true increments in the body frame of the previous sample
