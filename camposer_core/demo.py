@@ -284,8 +284,8 @@ def _fmt_errors(m: dict, key: str) -> str:
     if not e:
         return "n/a"
     return (
-        f"{e['position_median_m']:.2f} m / {e['rotation_median_deg']:.1f} deg median, "
-        f"{e['position_mean_m']:.2f} m / {e['rotation_mean_deg']:.1f} deg mean"
+        f"{e['position_median_m']:.3f} m / {e['rotation_median_deg']:.2f} deg median, "
+        f"{e['position_mean_m']:.3f} m / {e['rotation_mean_deg']:.2f} deg mean"
     )
 
 
@@ -388,7 +388,9 @@ def _write_summary(
         lat = replay.get("latency") or {}
         ev = replay.get("evaluation") or {}
         lines.append(
-            f"- Held-out lap, replayed through the ROS 2 node: raw {_fmt_errors(ev, 'raw')}; "
+            "- Held-out lap, replayed through the ROS 2 node: "
+            + ("published (refined in the node) " if replay.get("refinement_status") else "raw ")
+            + f"{_fmt_errors(ev, 'raw')}; "
             f"snapped {_fmt_errors(ev, 'snapped')}; {replay.get('poses_received')} poses for "
             f"{replay.get('frames_sent')} images"
             + (f"; latency p50 {lat['p50_ms']:.1f} ms, p95 {lat['p95_ms']:.1f} ms" if "p50_ms" in lat else "")
