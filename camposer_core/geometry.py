@@ -287,6 +287,17 @@ def rotation_error_deg(q_est, q_gt) -> np.ndarray:
     return np.degrees(2.0 * np.arctan2(np.linalg.norm(d[..., 1:], axis=-1), np.abs(d[..., 0])))
 
 
+# Rows of the plain-text error tables (report and refinement): (label, ErrorSummary field, format).
+ERROR_TABLE_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("position median (m)", "position_median_m", "{:.3f}"),
+    ("position mean (m)", "position_mean_m", "{:.3f}"),
+    ("position p90 (m)", "position_p90_m", "{:.3f}"),
+    ("rotation median (deg)", "rotation_median_deg", "{:.2f}"),
+    ("rotation mean (deg)", "rotation_mean_deg", "{:.2f}"),
+    ("rotation p90 (deg)", "rotation_p90_deg", "{:.2f}"),
+)
+
+
 @dataclass(frozen=True)
 class ErrorSummary:
     """Median / mean / 90th percentile of per-frame errors (metres and degrees), and the

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..geometry import position_error, rotation_error_deg
+from ..geometry import ERROR_TABLE_ROWS, position_error, rotation_error_deg
 
 __all__ = ["RefinementSummary", "refine_split", "summarize_refinement", "BARS", "STAGES"]
 
@@ -73,14 +73,9 @@ class RefinementSummary:
 
     def table(self) -> str:
         """Prior and published poses side by side, plus statuses and time per stage."""
-        rows = [
-            ("position median (m)", "position_median_m", "{:.3f}"),
-            ("position mean (m)", "position_mean_m", "{:.3f}"),
-            ("position p90 (m)", "position_p90_m", "{:.3f}"),
-            ("rotation median (deg)", "rotation_median_deg", "{:.2f}"),
-            ("rotation mean (deg)", "rotation_mean_deg", "{:.2f}"),
-            ("rotation p90 (deg)", "rotation_p90_deg", "{:.2f}"),
-        ] + [(f"within {m:g} m, {d:g} deg (%)", f"within_{m:g}m_{d:g}deg", "pct") for m, d in BARS]
+        rows = [*ERROR_TABLE_ROWS] + [
+            (f"within {m:g} m, {d:g} deg (%)", f"within_{m:g}m_{d:g}deg", "pct") for m, d in BARS
+        ]
         n = max(1, self.frames)
 
         def fmt(stats, key, f):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry import ErrorSummary, position_error, rotation_error_deg, summarize_errors
+from ..geometry import ERROR_TABLE_ROWS, ErrorSummary, position_error, rotation_error_deg, summarize_errors
 from ..trajectory import Trajectory
 
 __all__ = ["EvaluationReport", "evaluate_predictions", "write_report", "REPORT_FILES"]
@@ -105,12 +105,7 @@ class EvaluationReport:
         """The raw and snapped summaries side by side, as plain text."""
         rows = [
             ("frames", "count", "{:d}"),
-            ("position median (m)", "position_median_m", "{:.3f}"),
-            ("position mean (m)", "position_mean_m", "{:.3f}"),
-            ("position p90 (m)", "position_p90_m", "{:.3f}"),
-            ("rotation median (deg)", "rotation_median_deg", "{:.2f}"),
-            ("rotation mean (deg)", "rotation_mean_deg", "{:.2f}"),
-            ("rotation p90 (deg)", "rotation_p90_deg", "{:.2f}"),
+            *ERROR_TABLE_ROWS,
             ("within 0.25 m, 2 deg (%)", "within_025m_2deg", "pct"),
             ("within 0.5 m, 5 deg (%)", "within_05m_5deg", "pct"),
             ("within 1 m, 10 deg (%)", "within_1m_10deg", "pct"),
