@@ -12,6 +12,7 @@ from camposer_core.evaluation import evaluate_predictions, write_report
 from camposer_core.evaluation.plots import read_metrics_csv
 from camposer_core.evaluation.retrieval import RetrievalBaseline, thumbnail
 from camposer_core.geometry import quat_from_scipy, quat_multiply
+from camposer_core.training.loop import METRICS_COLUMNS
 from camposer_core.trajectory import Trajectory
 from camposer_core.walkable import WalkableMap
 
@@ -82,19 +83,7 @@ def test_snapping_reduces_errors_in_a_corridor():
 def _write_metrics_csv(path, epochs=12):
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(
-            [
-                "epoch",
-                "train_loss",
-                "val_position_median_m",
-                "val_position_mean_m",
-                "val_rotation_median_deg",
-                "val_rotation_mean_deg",
-                "lr",
-                "seconds",
-                "best",
-            ]
-        )
+        w.writerow(METRICS_COLUMNS)
         for e in range(1, epochs + 1):
             val = [f"{2.0 / e:.3f}", f"{2.5 / e:.3f}", f"{20.0 / e:.2f}", "3.0"] if e % 2 == 0 else ["", "", "", ""]
             w.writerow([e, f"{1.0 / e - 0.5:.4f}"] + val + ["0.001", "1.0", int(e % 2 == 0)])
