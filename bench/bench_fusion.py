@@ -239,10 +239,15 @@ def run_node(fixes, cov, odo, base_gt, latency: float, speed: float):
     pos = np.array([[g[2].pose.pose.position.x, g[2].pose.pose.position.y, g[2].pose.pose.position.z] for g in got])
     quat = np.array(
         [
-            [g[2].pose.pose.orientation.w, g[2].pose.pose.orientation.x, g[2].pose.pose.orientation.y, g[2].pose.pose.orientation.z]
+            [
+                g[2].pose.pose.orientation.w,
+                g[2].pose.pose.orientation.x,
+                g[2].pose.pose.orientation.y,
+                g[2].pose.pose.orientation.z,
+            ]
             for g in got
         ]
-    )  # fmt: skip
+    )
     p, q, inside = interpolate_trajectory(base_gt, stamps)
     summary = summarize_errors(position_error(pos, p)[inside], rotation_error_deg(quat, q)[inside])
     lat = np.array([(g[1] - sent[g[0]]) * 1e3 for g in got if g[0] in sent])

@@ -80,8 +80,10 @@ def fused_summary(rec: FusionRecorder, gt: Trajectory, extrinsics: Extrinsics, o
     from camposer_core.geometry import Pose
 
     if not rec.poses:
-        return {"error": f"the fusion node published no base pose for {len(odom_sent)} odometry messages "
-                f"(never initialised: no two consistent fixes)"}  # fmt: skip
+        return {
+            "error": f"the fusion node published no base pose for {len(odom_sent)} odometry messages "
+            f"(never initialised: no two consistent fixes)"
+        }
     stamps = np.array(sorted(rec.poses), dtype=np.int64)
     frames, ts, pos, quat = [], [], [], []
     for name, t in zip(gt.frames, gt.timestamps):
@@ -101,7 +103,12 @@ def fused_summary(rec: FusionRecorder, gt: Trajectory, extrinsics: Extrinsics, o
     fused = Trajectory(frames, np.asarray(ts), np.asarray(pos), np.asarray(quat))
     report = evaluate_predictions(fused, gt, label="fused (fusion_node)")
     lat = np.array([(rec.poses[s][1] - t) * 1e3 for s, t in odom_sent.items() if s in rec.poses])
-    out_pos = np.array([[m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z] for m, _ in (rec.poses[int(s)] for s in stamps)])  # fmt: skip
+    out_pos = np.array(
+        [
+            [m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z]
+            for m, _ in (rec.poses[int(s)] for s in stamps)
+        ]
+    )
     return {
         "report": report.raw.as_dict(),
         "frames_evaluated": len(frames),

@@ -22,8 +22,15 @@ def plot_fusion(run: FusionRun, base_gt: Trajectory, path, title: str = "") -> P
     plt = _plt()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [1.1, 1.4]})
     ax.plot(base_gt.positions[:, 0], base_gt.positions[:, 1], "k-", lw=1.2, label="ground truth (base)")
-    ax.plot(run.raw_base.positions[:, 0], run.raw_base.positions[:, 1], ".", ms=3, color="tab:red", alpha=0.5,
-            label="raw fixes (camera -> base)")  # fmt: skip
+    ax.plot(
+        run.raw_base.positions[:, 0],
+        run.raw_base.positions[:, 1],
+        ".",
+        ms=3,
+        color="tab:red",
+        alpha=0.5,
+        label="raw fixes (camera -> base)",
+    )
     ax.plot(run.outputs.positions[:, 0], run.outputs.positions[:, 1], "-", lw=1.0, color="tab:blue", label="fused")
     ax.set_aspect("equal")
     ax.set_xlabel("x (m, map)")
