@@ -400,7 +400,8 @@ def _write_summary(
             lines.append(
                 f"- Fused with the walk's simulated odometry (fusion node, camera frame at the image stamps): "
                 f"{_fmt_errors(fusion, 'report')}; {fusion['base_poses_received']} base poses for "
-                f"{fusion['odometry_sent']} odometry messages"
+                f"{fusion['odometry_sent']} odometry messages, largest jump {fusion['max_jump_m']:.3f} m, "
+                f"odometry -> base pose p95 {fusion['latency_ms_p95']:.1f} ms (separate listener process)"
             )
         elif "error" in fusion:
             lines.append(f"- Fusion node: {fusion['error']}")

@@ -57,6 +57,8 @@ from .fusion_eval import (
     fusion_lines,
     fusion_node_params,
 )
+from .fusion_node import FusionNodeConfig
+from .latency_probe import LatencyProbe
 from .localizer_node import LocalizerNodeConfig
 from .process import NodeProcess, RosSession
 from .qos import RELIABLE, SENSOR_DATA
@@ -71,6 +73,7 @@ __all__ = [
 ]
 
 _NODE = LocalizerNodeConfig()
+_FUSION = FusionNodeConfig()
 
 
 @dataclass(frozen=True)
@@ -319,13 +322,16 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
     odom_sent: dict[int, float] = {}
     fuse = cfg.fuse and cfg.play and bag_has_odometry(cfg.bag, topics.odometry)
     extrinsics = (bag_extrinsics(cfg.bag) or Extrinsics.identity()) if fuse else None
-    node_proc = fusion_proc = None
+    node_proc = fusion_proc = probe = None
     if cfg.start_node:
         node_proc = NodeProcess("localizer_node", _node_params(cfg, image_topic), log_path=out / "localizer_node.log")
         node_proc.start()
     if fuse:
         params = fusion_node_params(extrinsics, topics.odometry)
         fusion_proc = NodeProcess("fusion_node", params, log_path=out / "fusion_node.log").start()
+        probe = LatencyProbe(
+            out / "latency_probe.json", topics.odometry, _FUSION.pose_topic, log_path=out / "latency_probe.log"
+        ).start()
     try:
         with RosSession("camposer_bag_eval") as ros:
             rec = _Recorder(ros, None if cfg.play else image_topic, image_type)
@@ -336,11 +342,17 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
                 extra = {}
                 if fuse:
                     odom_pub = ros.node.create_publisher(Odometry, topics.odometry, RELIABLE)
-                    ros.spin_until(
-                        lambda: odom_pub.get_subscription_count() > 0,
+                    ros.spin_until(  # the fusion node and the latency probe
+                        lambda: odom_pub.get_subscription_count() >= 2,
                         cfg.timeout_s,
-                        "the fusion node's odometry subscription",
+                        "the fusion node's and the latency probe's odometry subscriptions",
                         watch=fusion_proc,
+                    )
+                    ros.spin_until(
+                        lambda: ros.node.count_subscribers(_FUSION.pose_topic) >= 2,
+                        cfg.timeout_s,
+                        f"the latency probe's {_FUSION.pose_topic} subscription",
+                        watch=probe.process,
                     )
                     extra[topics.odometry] = (odom_pub, odom_sent)
                 play_bag(ros, pub, cfg.bag, image_topic, cfg.rate, sent, extra)
@@ -372,6 +384,7 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
             node_proc.stop()
         if fusion_proc is not None:
             fusion_proc.stop()
+        probe_record = probe.stop() if probe is not None else None
 
     if not rec.raw:
         raise RuntimeError(
@@ -405,7 +418,7 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
         else None,
     )
     if fuse:
-        result.fusion = fused_summary(fusion_rec, gt, extrinsics, odom_sent)
+        result.fusion = fused_summary(fusion_rec, gt, extrinsics, odom_sent, probe_record)
     result.files = write_report(report, out, overwrite=True)
     result.files["bag_eval.json"] = out / "bag_eval.json"
     atomic_write_text(result.files["bag_eval.json"], json.dumps(result.as_dict(), indent=2) + "\n")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from geometry_msgs.msg import PoseWithCovarianceStamped
+from rclpy.qos import QoSProfile
 
 from camposer_core.bags import iter_messages, summarize_bag
 from camposer_core.fusion.extrinsics import Extrinsics
@@ -23,6 +24,7 @@ from camposer_core.trajectory import Trajectory
 
 from . import conversions as conv
 from .fusion_node import FusionNodeConfig
+from .latency_probe import PROBE_DEPTH, ProbeRecord
 from .qos import RELIABLE
 
 __all__ = ["bag_extrinsics", "bag_has_odometry", "fusion_node_params", "FusionRecorder", "fused_summary"]
@@ -62,21 +64,35 @@ def fusion_node_params(extrinsics: Extrinsics, odom_topic: str) -> dict:
 
 
 class FusionRecorder:
-    """Keeps every base pose the fusion node publishes: stamp (ns) → (message, receipt time)."""
+    """Keeps every base pose the fusion node publishes: stamp (ns) → (message, receipt time).
+    Its queue holds a whole replay (:data:`~camposer_ros.latency_probe.PROBE_DEPTH`): the
+    evaluator's process also plays the bag and may fall behind for a while; it must not lose
+    poses (a lost run of outputs looked like a jump of the fused pose)."""
 
     def __init__(self, ros):
         self.poses: dict[int, tuple[PoseWithCovarianceStamped, float]] = {}
-        ros.node.create_subscription(PoseWithCovarianceStamped, _FUSION.pose_topic, self._on_pose, RELIABLE)
+        qos = QoSProfile(depth=PROBE_DEPTH, reliability=RELIABLE.reliability, durability=RELIABLE.durability)
+        ros.node.create_subscription(PoseWithCovarianceStamped, _FUSION.pose_topic, self._on_pose, qos)
 
     def _on_pose(self, msg) -> None:
         self.poses[conv.stamp_to_ns(msg.header.stamp)] = (msg, time.monotonic())
 
 
-def fused_summary(rec: FusionRecorder, gt: Trajectory, extrinsics: Extrinsics, odom_sent: dict[int, float]) -> dict:
-    """The fused outputs as camera poses at the ground truth's stamps, evaluated; latency of
-    odometry publish → base pose receipt (ms); counts. ``{"error": why}`` when the fusion
-    published nothing to evaluate (it never initialised: no consistent fixes)."""
+def fused_summary(
+    rec: FusionRecorder,
+    gt: Trajectory,
+    extrinsics: Extrinsics,
+    odom_sent: dict[int, float],
+    probe: ProbeRecord | None = None,
+) -> dict:
+    """The fused outputs as camera poses at the ground truth's stamps, evaluated; counts; the
+    largest jump of the output (change of its error between consecutive outputs, m; the robot's
+    own motion is not a jump) and the largest gap between outputs (s); latency odometry → base
+    pose (ms): from the ``probe`` (a listener process of its own: odometry receipt → pose receipt)
+    when given, else odometry publish → pose receipt in this process. ``{"error": why}`` when
+    the fusion published nothing to evaluate (it never initialised: no consistent fixes)."""
     from camposer_core.evaluation import evaluate_predictions
+    from camposer_core.fusion.offline import max_jump_m, to_camera
     from camposer_core.geometry import Pose
 
     if not rec.poses:
@@ -102,21 +118,29 @@ def fused_summary(rec: FusionRecorder, gt: Trajectory, extrinsics: Extrinsics, o
         return {"error": f"none of the {len(rec.poses)} fused base poses is within 15 ms of a ground-truth stamp"}
     fused = Trajectory(frames, np.asarray(ts), np.asarray(pos), np.asarray(quat))
     report = evaluate_predictions(fused, gt, label="fused (fusion_node)")
-    lat = np.array([(rec.poses[s][1] - t) * 1e3 for s, t in odom_sent.items() if s in rec.poses])
-    out_pos = np.array(
-        [
-            [m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z]
-            for m, _ in (rec.poses[int(s)] for s in stamps)
-        ]
-    )
+    if probe is not None:
+        lat, source = probe.latencies_ms(), "latency probe process: odometry receipt -> base pose receipt"
+    else:
+        lat = np.array([(rec.poses[s][1] - t) * 1e3 for s, t in odom_sent.items() if s in rec.poses])
+        source = "this process: odometry publish -> base pose receipt"
+    out_pos, out_quat = zip(*(conv.pose_from_msg(rec.poses[int(s)][0].pose.pose) for s in stamps))
+    outputs = Trajectory(
+        [str(s) for s in stamps], stamps / 1e9, np.asarray(out_pos), np.asarray(out_quat)
+    )  # map_from_base at odometry stamps
+    first = stamps[0]
+    missing = sum(1 for s in odom_sent if s >= first and s not in rec.poses)
     return {
         "report": report.raw.as_dict(),
         "frames_evaluated": len(frames),
         "base_poses_received": len(rec.poses),
         "odometry_sent": len(odom_sent),
+        "odometry_without_pose_after_first": missing,
+        "latency_source": source,
         "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
         "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else float("nan"),
-        "max_step_m": float(np.linalg.norm(np.diff(out_pos, axis=0), axis=1).max()) if len(out_pos) > 1 else 0.0,
+        "latency_n": int(lat.size),
+        "max_jump_m": max_jump_m(to_camera(outputs, extrinsics), gt),
+        "max_gap_s": float(np.diff(stamps).max() / 1e9) if len(stamps) > 1 else 0.0,
     }
 
 
@@ -128,9 +152,11 @@ def fusion_lines(summary: dict) -> list[str]:
         f"fused (fusion_node, base -> camera at image stamps, {summary['frames_evaluated']} frames): position median "
         f"{r['position_median_m']:.3f} m, mean {r['position_mean_m']:.3f} m, p90 {r['position_p90_m']:.3f} m | "
         f"rotation median {r['rotation_median_deg']:.2f} deg, p90 {r['rotation_p90_deg']:.2f} deg",
-        f"fusion: {summary['base_poses_received']} base poses for {summary['odometry_sent']} odometry messages, "
-        f"max step {summary['max_step_m']:.3f} m; odometry publish -> base pose p50 {summary['latency_ms_p50']:.2f} ms, "
-        f"p95 {summary['latency_ms_p95']:.2f} ms",
+        f"fusion: {summary['base_poses_received']} base poses for {summary['odometry_sent']} odometry messages "
+        f"({summary['odometry_without_pose_after_first']} without a pose after the first), largest jump "
+        f"{summary['max_jump_m']:.3f} m (change of the error between outputs), largest gap {summary['max_gap_s']:.2f} s",
+        f"fusion latency odometry -> base pose p50 {summary['latency_ms_p50']:.2f} ms, "
+        f"p95 {summary['latency_ms_p95']:.2f} ms (n={summary['latency_n']}; {summary['latency_source']})",
     ]
 
 

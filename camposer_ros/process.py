@@ -67,11 +67,13 @@ class NodeProcess:
         extra_args: list[str] | None = None,
         stop_timeout: float = 5.0,
         params_file: Path | None = None,
+        command: list[str] | None = None,
     ):
         args = param_args(params or {})
         if params_file is not None:  # before the -p overrides, which win
             args[1:1] = ["--params-file", str(params_file)]
-        self.cmd = [executable(name)] + args + list(extra_args or [])
+        # ``command``: run this instead of the console script (a helper process, not a node)
+        self.cmd = list(command) if command is not None else [executable(name)] + args + list(extra_args or [])
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.env.setdefault("RCUTILS_LOGGING_BUFFERED_STREAM", "0")

@@ -279,3 +279,15 @@ def test_synthetic_odometry_spans_a_walk_whose_last_stamp_is_rounded_down(walk):
     short = Trajectory(base.frames[:n], stamps, base.positions[:n], base.quaternions[:n])
     odo = simulate_odometry(short, OdometryConfig(), seed=0)
     assert odo.timestamps[-1] <= stamps[-1] and len(odo) == 186
+
+
+def test_max_jump_is_a_change_of_error_not_the_robots_motion(walk):
+    from camposer_core.fusion.offline import max_jump_m
+
+    cam, _, _ = walk
+    shifted = Trajectory(cam.frames, cam.timestamps, cam.positions + [0.3, -0.2, 0.0], cam.quaternions)
+    assert max_jump_m(shifted, cam) == pytest.approx(0.0, abs=1e-9)  # walking metres is no jump
+    pos = shifted.positions.copy()
+    pos[len(pos) // 2] += [1.0, 0.0, 0.0]  # one output 1 m off: a jump out and one back
+    spiky = Trajectory(cam.frames, cam.timestamps, pos, cam.quaternions)
+    assert max_jump_m(spiky, cam) == pytest.approx(1.0, abs=1e-9)

@@ -26,6 +26,7 @@ from camposer_core.synthetic.odometry import (  # noqa: E402
 )
 from camposer_core.trajectory import Trajectory  # noqa: E402
 from camposer_ros import conversions as conv  # noqa: E402
+from camposer_ros.latency_probe import LatencyProbe  # noqa: E402
 from camposer_ros.process import NodeProcess, RosSession  # noqa: E402
 from camposer_ros.qos import RELIABLE  # noqa: E402
 
@@ -69,10 +70,12 @@ def _odom_msg(odo, i):
     return msg
 
 
-def test_fusion_node_publishes_base_poses_and_resets_on_initialpose(ros_env):
+def test_fusion_node_publishes_base_poses_and_resets_on_initialpose(ros_env, tmp_path):
     cam, base, odo, fixes, cov = _walk()
+    probe = LatencyProbe(tmp_path / "probe.json", env=ros_env, log_path=tmp_path / "probe.log")
     with (
         NodeProcess("fusion_node", _params(), env=ros_env) as proc,
+        probe,
         RosSession("fusion_test") as ros,
     ):
         out, diags = [], []
@@ -88,6 +91,12 @@ def test_fusion_node_publishes_base_poses_and_resets_on_initialpose(ros_env):
             watch=proc,
         )
         ros.spin_until(lambda: ros.node.count_publishers("/camposer/base_pose") > 0, 10, "its publisher", watch=proc)
+        ros.spin_until(  # the latency probe listens to both topics too
+            lambda: odom_pub.get_subscription_count() >= 2 and ros.node.count_subscribers("/camposer/base_pose") >= 2,
+            30,
+            "the latency probe's subscriptions",
+            watch=probe.process,
+        )
         ros.spin_for(0.3)
         # replay in stamp order: odometry at its stamp, each fix LATENCY_S after its image
         events = [(odo.timestamps[i], 0, i) for i in range(len(odo))]
@@ -152,6 +161,16 @@ def test_fusion_node_publishes_base_poses_and_resets_on_initialpose(ros_env):
         assert np.allclose(_xyz(out[-1]), expected.position, atol=1e-4)
         ros.spin_until(lambda: _diag(diags[-1], "resets") == 1, 5, "the reset in diagnostics")
         assert proc.alive()
+        _settle(ros, out)
+        record = probe.stop()
+
+    # the probe (its own process, reliable deep queues) saw every odometry message and every pose
+    # the test saw, each pose at the stamp of an odometry message
+    assert record is not None, probe.process.log()
+    assert len(record.odom) == n_odo + 5
+    got = {conv.stamp_to_ns(m.header.stamp) for m in out}
+    assert got <= set(record.pose) <= set(record.odom)
+    assert len(record.latencies_ms()) == len(record.pose)
 
 
 def _settle(ros, out, quiet_s=0.5, timeout=10.0):

@@ -199,7 +199,9 @@ def _errors(traj: Trajectory, gt: Trajectory) -> tuple[np.ndarray, np.ndarray, n
     return position_error(traj.positions, p)[inside], rotation_error_deg(traj.quaternions, q)[inside], inside
 
 
-def _max_jump(traj: Trajectory, gt: Trajectory) -> float:
+def max_jump_m(traj: Trajectory, gt: Trajectory) -> float:
+    """The largest jump of ``traj`` against ``gt`` (same frame and clock): the change of the
+    position error between consecutive poses, m (true motion is not a jump); 0 for < 2 poses."""
     if len(traj) < 2:
         return 0.0
     p, _, inside = interpolate_trajectory(gt, traj.timestamps)
@@ -227,8 +229,8 @@ def evaluate_run(run: FusionRun, base_gt: Trajectory) -> FusionReport:
         raw=summarize_errors(re_, rr),
         fused_camera=summarize_errors(fce, fcr),
         raw_camera=summarize_errors(rce, rcr),
-        fused_max_jump_m=_max_jump(run.outputs, base_gt),
-        raw_max_jump_m=_max_jump(run.raw_base, base_gt),
+        fused_max_jump_m=max_jump_m(run.outputs, base_gt),
+        raw_max_jump_m=max_jump_m(run.raw_base, base_gt),
         fused_max_step_m=float(np.linalg.norm(np.diff(run.outputs.positions, axis=0), axis=1).max())
         if len(run.outputs) > 1
         else 0.0,
