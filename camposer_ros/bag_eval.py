@@ -418,8 +418,12 @@ def run_bag_eval(cfg: BagEvalConfig) -> BagEvalResult:
         else None,
     )
     if fuse:
-        result.fusion = fused_summary(fusion_rec, gt, extrinsics, odom_sent, probe_record)
+        result.fusion = fused_summary(
+            fusion_rec, gt, extrinsics, odom_sent, probe_record, raw=predictions, plot=out / "fusion.png"
+        )
     result.files = write_report(report, out, overwrite=True)
+    if (out / "fusion.png").is_file() and result.fusion and "report" in result.fusion:
+        result.files["fusion.png"] = out / "fusion.png"
     result.files["bag_eval.json"] = out / "bag_eval.json"
     atomic_write_text(result.files["bag_eval.json"], json.dumps(result.as_dict(), indent=2) + "\n")
     result.files["bag_eval.txt"] = out / "bag_eval.txt"

@@ -84,13 +84,16 @@ def fused_summary(
     extrinsics: Extrinsics,
     odom_sent: dict[int, float],
     probe: ProbeRecord | None = None,
+    raw: Trajectory | None = None,
+    plot: Path | None = None,
 ) -> dict:
     """The fused outputs as camera poses at the ground truth's stamps, evaluated; counts; the
     largest jump of the output (change of its error between consecutive outputs, m; the robot's
     own motion is not a jump) and the largest gap between outputs (s); latency odometry → base
     pose (ms): from the ``probe`` (a listener process of its own: odometry receipt → pose receipt)
     when given, else odometry publish → pose receipt in this process. ``{"error": why}`` when
-    the fusion published nothing to evaluate (it never initialised: no consistent fixes)."""
+    the fusion published nothing to evaluate (it never initialised: no consistent fixes).
+    ``plot``: also draw the fused camera path and error over time beside the ``raw`` fixes there."""
     from camposer_core.evaluation import evaluate_predictions
     from camposer_core.fusion.offline import max_jump_m, to_camera
     from camposer_core.geometry import Pose
@@ -127,6 +130,13 @@ def fused_summary(
     outputs = Trajectory(
         [str(s) for s in stamps], stamps / 1e9, np.asarray(out_pos), np.asarray(out_quat)
     )  # map_from_base at odometry stamps
+    fused_camera = to_camera(outputs, extrinsics)
+    if plot is not None and raw is not None and len(raw):
+        from camposer_core.fusion.plots import plot_fused_paths
+
+        # the outputs at the ground truth's stamps: between them the truth is only interpolated
+        # (5 Hz across a walker's bob), which would draw centimetres of error that are not there
+        plot_fused_paths(fused, raw, gt, plot, "fusion_node: fused vs raw fixes (camera, image stamps)", frame="camera")
     first = stamps[0]
     missing = sum(1 for s in odom_sent if s >= first and s not in rec.poses)
     return {
@@ -139,7 +149,7 @@ def fused_summary(
         "latency_ms_p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
         "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else float("nan"),
         "latency_n": int(lat.size),
-        "max_jump_m": max_jump_m(to_camera(outputs, extrinsics), gt),
+        "max_jump_m": max_jump_m(fused_camera, gt),
         "max_gap_s": float(np.diff(stamps).max() / 1e9) if len(stamps) > 1 else 0.0,
     }
 

@@ -97,6 +97,7 @@ def test_bag_eval_cli_end_to_end(
     assert (out / "fusion_node.log").is_file() and "fusion:" in printed.out
     assert fusion.get("odometry_sent", 0) > 100 or "never initialised" in fusion["error"], fusion
     assert (out / "latency_probe.json").is_file()  # the latency probe ran in its own process
+    assert (out / "fusion.png").is_file() == ("error" not in fusion)
     if "error" not in fusion:
         assert fusion["base_poses_received"] > 0 and fusion["frames_evaluated"] > 0
         assert fusion["odometry_without_pose_after_first"] == 0  # reliable, deep queue: nothing lost
