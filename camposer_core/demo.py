@@ -1,7 +1,9 @@
 """``camposer demo``: the whole product on the built-in synthetic building.
 
 Stages (each writes one sub-folder of ``--out`` and is skipped when that folder is already
-complete, so an interrupted demo resumes; ``--force`` redoes everything)::
+complete with the same options, so an interrupted demo resumes; a stage done with other options,
+e.g. ``--epochs``, is redone with the stages after it, its old folder set aside; ``--force``
+redoes everything)::
 
     building/    synthetic building: walkthrough.mp4, groundtruth.csv, camera.yaml, walkable map,
                  floorplan.png                                       (camposer synth)
@@ -25,6 +27,7 @@ SfM (faster; SfM is what a real building needs).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import time
@@ -81,21 +84,53 @@ def _records(out: Path) -> StageRecords:
     return StageRecords(STAGES, lambda stage: out / stage / DONE_MARKER)
 
 
-def _stage_done(folder: Path) -> bool:
-    return _records(folder.parent).done(folder.name) is not None
+def stage_parameters(cfg: DemoConfig, stage: str) -> dict:
+    """The options of ``cfg`` a stage's output depends on (its inputs from earlier stages are
+    covered by the records: redoing a stage forgets the later ones)."""
+    if stage == "building":
+        return {"preset": cfg.preset, "seed": cfg.seed}
+    if stage == "dataset":
+        return {"mapping": cfg.mapping, "fps": cfg.fps}
+    if stage == "model":
+        from .resources import share_file
+
+        text = Path(cfg.train_config or share_file("config/train_demo.yaml")).read_text()
+        return {"train_config": hashlib.sha256(text.encode()).hexdigest()[:16], "epochs": cfg.epochs}
+    if stage == "scenarios":
+        return {"scenarios": list(cfg.scenarios), "max_frames": cfg.scenario_max_frames}
+    return {}
 
 
-def _mark_done(folder: Path, info: dict) -> None:
-    """Record the stage of ``folder`` as finished; the later stages become stale."""
-    _records(folder.parent).finish(folder.name, None, info)
+def _fingerprint(cfg: DemoConfig, stage: str) -> str:
+    return json.dumps(stage_parameters(cfg, stage), sort_keys=True)
 
 
-def _prepare(folder: Path, force: bool, name: str) -> bool:
-    """True when the stage must run. A partial folder from an interrupted run is set aside
-    (renamed, never deleted) so the stage starts clean."""
-    if _stage_done(folder) and not force:
+def _stage_done(cfg: DemoConfig, folder: Path) -> bool:
+    """Whether the stage of ``folder`` finished with ``cfg``'s parameters. A stage recorded
+    without parameters (by camposer before they were recorded) counts as done."""
+    record = _records(folder.parent).done(folder.name)
+    return record is not None and record.get("fingerprint") in (None, _fingerprint(cfg, folder.name))
+
+
+def _mark_done(cfg: DemoConfig, folder: Path, info: dict) -> None:
+    """Record the stage of ``folder`` as finished with ``cfg``'s parameters; the later stages
+    become stale."""
+    _records(folder.parent).finish(folder.name, _fingerprint(cfg, folder.name), info)
+
+
+def _prepare(cfg: DemoConfig, folder: Path, name: str) -> bool:
+    """True when the stage must run. A partial folder from an interrupted run, or the output of
+    other parameters, is set aside (renamed, never deleted) so the stage starts clean."""
+    if _stage_done(cfg, folder) and not cfg.force:
         print(f"[demo] {name}: already done in {folder} (skipped; --force to redo)")
         return False
+    record = _records(folder.parent).done(folder.name)
+    if record is not None and not cfg.force:
+        before = json.loads(record["fingerprint"])
+        changed = ", ".join(
+            f"{k} {before.get(k)} -> {v}" for k, v in stage_parameters(cfg, folder.name).items() if before.get(k) != v
+        )
+        print(f"[demo] {name}: done before with other options ({changed}): redoing it")
     if folder.exists() and any(folder.iterdir()):
         aside = folder.with_name(f"{folder.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
         folder.rename(aside)
@@ -107,9 +142,9 @@ def _prepare(folder: Path, force: bool, name: str) -> bool:
 def _building(cfg: DemoConfig, folder: Path):
     from .synthetic import SynthConfig, SynthOutput, synthesize
 
-    if _prepare(folder, cfg.force, "building"):
+    if _prepare(cfg, folder, "building"):
         out = synthesize(SynthConfig.preset(cfg.preset, seed=cfg.seed), folder, progress=True)
-        _mark_done(folder, {"frames": out.num_frames, "render_seconds": out.render_seconds})
+        _mark_done(cfg, folder, {"frames": out.num_frames, "render_seconds": out.render_seconds})
     return SynthOutput.from_folder(folder)
 
 
@@ -119,7 +154,7 @@ def _dataset(cfg: DemoConfig, building, folder: Path):
     from .dataset.frames import FrameOptions
     from .dataset.splits import SplitConfig
 
-    if _prepare(folder, cfg.force, f"dataset ({cfg.mapping})"):
+    if _prepare(cfg, folder, f"dataset ({cfg.mapping})"):
         progress, bars = progress_bars(True)
         build = BuildConfig(
             source=building.video,
@@ -141,7 +176,7 @@ def _dataset(cfg: DemoConfig, building, folder: Path):
             for bar in bars.values():
                 bar.close()
         print(result.summary())
-        _mark_done(folder, {"sfm": result.sfm, "groundtruth_comparison": result.groundtruth_comparison})
+        _mark_done(cfg, folder, {"sfm": result.sfm, "groundtruth_comparison": result.groundtruth_comparison})
     return DatasetFolder.open(folder)
 
 
@@ -152,7 +187,7 @@ def _model(cfg: DemoConfig, dataset, folder: Path) -> Path:
     from .training.config import load_config
     from .training.loop import train
 
-    if _prepare(folder, cfg.force, "model"):
+    if _prepare(cfg, folder, "model"):
         tcfg = load_config(cfg.train_config or share_file("config/train_demo.yaml"))
         if cfg.epochs is not None:
             tcfg = replace(tcfg, epochs=int(cfg.epochs))
@@ -162,7 +197,7 @@ def _model(cfg: DemoConfig, dataset, folder: Path) -> Path:
             f"{result.best_val_position_median_m:.2f} m / {result.best_val_rotation_median_deg:.1f} deg "
             f"({result.seconds / 60:.1f} min)"
         )
-        _mark_done(folder, {"best_checkpoint": result.best_checkpoint, "seconds": result.seconds})
+        _mark_done(cfg, folder, {"best_checkpoint": result.best_checkpoint, "seconds": result.seconds})
     return folder / "best.pt"
 
 
@@ -170,7 +205,7 @@ def _evaluation(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path):
     from .evaluation.predict import evaluate_checkpoint
     from .walkable import WalkableMap
 
-    if _prepare(folder, cfg.force, "evaluation (held-out lap)"):
+    if _prepare(cfg, folder, "evaluation (held-out lap)"):
         from .localization import build_localization_map
         from .localization.refiner import PnPRefiner
 
@@ -189,7 +224,7 @@ def _evaluation(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path):
         retrieval = summarize_refinement(ests, dataset.poses("test"), None, label="retrieval only")
         print("PnP refinement, retrieval only (no regressor):\n" + retrieval.table())
         (folder / "refinement_retrieval.json").write_text(json.dumps(retrieval.as_dict(), indent=2) + "\n")
-        _mark_done(folder, {"label": "held-out lap"})
+        _mark_done(cfg, folder, {"label": "held-out lap"})
     metrics = json.loads((folder / "metrics.json").read_text())
     rr = folder / "refinement_retrieval.json"
     metrics["refinement_retrieval"] = json.loads(rr.read_text()) if rr.is_file() else None
@@ -209,7 +244,7 @@ def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | 
             "install the `ros` extra or source a ROS 2 workspace"
         )
         return None
-    if _prepare(folder, cfg.force, "replay through the ROS 2 localizer node"):
+    if _prepare(cfg, folder, "replay through the ROS 2 localizer node"):
         # the building's simulated odometry (camposer synth) also goes into the bag: the fusion
         # node then runs beside the localizer and the report has fused base poses too
         building = folder.parent / "building"
@@ -217,7 +252,7 @@ def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | 
         robot = robot if all(p.is_file() for p in robot.values()) else {}
         result = replay_split(dataset.root, checkpoint, folder, split="test", force=True, **robot)
         print(result)
-        _mark_done(folder, {"frames_sent": result.frames_sent, "poses_received": result.poses_received})
+        _mark_done(cfg, folder, {"frames_sent": result.frames_sent, "poses_received": result.poses_received})
     summary = folder / "report" / "bag_eval.json"
     return json.loads(summary.read_text()) if summary.is_file() else None
 
@@ -227,7 +262,7 @@ def _scenarios(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> str 
     (``scenarios/table.md``)."""
     if not cfg.scenarios:
         return None
-    if _prepare(folder, cfg.force, f"scenarios ({', '.join(cfg.scenarios)})"):
+    if _prepare(cfg, folder, f"scenarios ({', '.join(cfg.scenarios)})"):
         from .evaluation.scenarios import evaluate_scenarios, format_table, standard_methods
         from .synthetic import SynthConfig, generate_scene
         from .synthetic.queries import write_query_walk
@@ -248,7 +283,7 @@ def _scenarios(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> str 
         ]
         (folder / "results.json").write_text(json.dumps(rows, indent=1))
         print(table)
-        _mark_done(folder, {"render_seconds": render_s, "evaluate_seconds": time.perf_counter() - t1})
+        _mark_done(cfg, folder, {"render_seconds": render_s, "evaluate_seconds": time.perf_counter() - t1})
     table = folder / "table.md"
     return table.read_text() if table.is_file() else None
 
@@ -263,7 +298,7 @@ def run_demo(cfg: DemoConfig) -> Path:
 
     def plan(name: str) -> DemoConfig:
         # A stage whose inputs were redone is no longer recorded (StageRecords.finish), so it runs.
-        if not cfg.force and _records(out).done(name) is not None:
+        if not cfg.force and _stage_done(cfg, out / name):
             skipped.append(name)
         return cfg
 

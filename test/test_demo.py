@@ -79,3 +79,15 @@ def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
     summary = (out / "SUMMARY.md").read_text()
     total = next(line for line in summary.splitlines() if line.startswith("Total time"))
     assert total.endswith("skipped: building, dataset.")
+
+    # Other options for a finished stage (--epochs): it is redone with the stages after it, the
+    # earlier output set aside; the stages before it are kept.
+    fourth = _demo(out, "--epochs", "3")
+    assert fourth.returncode == 0, fourth.stderr[-3000:]
+    skipped = " ".join(_skipped(fourth.stdout))
+    assert "building:" in skipped and "dataset (groundtruth):" in skipped
+    assert "model:" not in skipped and "evaluation" not in skipped and "scenarios" not in skipped
+    assert "[demo] model: done before with other options (epochs 2 -> 3)" in fourth.stdout
+    assert len([p for p in out.iterdir() if p.name.startswith("model.previous-")]) == 2
+    epochs = (out / "model" / "metrics.csv").read_text().splitlines()[1:]
+    assert len(epochs) == 3
