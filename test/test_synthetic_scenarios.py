@@ -239,18 +239,35 @@ def test_per_scenario_table_scores_methods_on_the_query_walks(tmp_path, syntheti
 
         return run
 
+    def noisy_for(name):
+        """Ground truth + 0.3 m noise per axis, with that covariance: a method that gives
+        covariances is also fused with the walk's odometry."""
+        oracle, rng = oracle_for(name), np.random.default_rng(0)
+
+        def run(images):
+            p, q = oracle(images)
+            cov = np.tile(np.diag([0.09] * 3 + [np.radians(2) ** 2] * 3), (len(p), 1, 1))
+            return p + rng.normal(0, 0.3, p.shape) * [1, 1, 0], q, cov
+
+        return run
+
     base = RetrievalBaseline().fit(small_dataset, "train")
     results = []
     for name in walks:
-        methods = {"oracle": oracle_for(name), "retrieval": base.predict}
+        methods = {"oracle": oracle_for(name), "retrieval": base.predict, "noisy": noisy_for(name)}
         results += evaluate_scenarios({name: walks[name]}, methods, progress=False, max_frames=40, chunk=16)
     by = {(r.scenario, r.method): r for r in results}
-    assert len(by) == 4
+    assert len(by) == 8  # oracle, retrieval, noisy, noisy + odometry (no covariances: no fusion)
     for name in walks:
         assert by[(name, "oracle")].summary.position_median_m < 1e-9
         assert by[(name, "oracle")].summary.count <= 40
+        raw, fused = by[(name, "noisy")].summary, by[(name, "noisy + odometry")].summary
+        assert 0.2 < raw.position_median_m < 0.5
+        # fused at the image stamps, from the first output on (two consistent fixes)
+        assert 0.8 * raw.count <= fused.count < raw.count
+        assert fused.position_median_m < 0.7 * raw.position_median_m, (fused, raw)
     # the retrace lap is what the mapping laps saw; the robot's low camera is not
     assert by[("retrace", "retrieval")].summary.position_median_m < 1.0
     assert by[("robot", "retrieval")].summary.within_025m_2deg <= by[("retrace", "retrieval")].summary.within_025m_2deg
     table = format_table(results)
-    assert table.count("\n") == 1 + 4 and "robot" in table and "% <=25cm&2deg" in table
+    assert table.count("\n") == 1 + 8 and "robot" in table and "| robot | noisy + odometry |" in table and "% <=25cm&2deg" in table

@@ -11,9 +11,12 @@ metres and geodesic degrees against the walk's exact ground truth, summarised as
     print(format_table(results))
 
 More methods join by adding an entry to the ``methods`` dict; :func:`standard_methods` adds
-the PnP-refined localizer when the dataset has a localization map. Odometry fusion needs the
-whole stream (timestamps, covariances, the walk's ``odometry.csv``) rather than images, so it
-is not a column yet: each query walk folder carries its simulated odometry for it.
+the PnP-refined localizer when the dataset has a localization map. A method may also return the
+covariance of each pose (``(N, 6, 6)``, ROS order, NaN for a frame without a pose of its own):
+on walks with simulated odometry (``odometry.csv`` + ``extrinsics.yaml``) its poses are then
+also fused with the odometry (:func:`fuse_with_odometry`, the smoother of ``fusion_node``) and
+scored as ``<method> + odometry``: the fused camera pose at each evaluated image stamp, causal
+(fixes arrive ``FIX_LATENCY_S`` after their image), frames before the fusion initialised left out.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ __all__ = ["ScenarioResult", "evaluate_scenarios", "format_table", "standard_met
 log = logging.getLogger(__name__)
 
 Method = Callable[[Sequence[np.ndarray]], tuple[np.ndarray, np.ndarray]]
-METHOD_ORDER = ("regressor", "retrieval", "refined", "fused")
+METHOD_ORDER = ("regressor", "retrieval", "refined", "regressor + odometry", "refined + odometry")
+FIX_LATENCY_S = 0.15  # fix arrival after its image stamp in the fusion replay, s (as bench_fusion)
 
 
 @dataclass(frozen=True)
@@ -53,14 +57,17 @@ def _localizer_method(localizer, batch: int = 32) -> Method:
     graph per batch size, so ragged batches would each pay a TorchScript trace."""
 
     def run(images):
-        pos, quat = [], []
+        pos, quat, cov = [], [], []
         for i in range(0, len(images), batch):
             chunk = list(images[i : i + batch])
             n = len(chunk)
             ests = localizer.localize_batch(chunk + [chunk[-1]] * (batch - n), "rgb8")[:n]
             pos += [e.position for e in ests]
             quat += [e.quaternion for e in ests]
-        return np.asarray(pos, float).reshape(-1, 3), np.asarray(quat, float).reshape(-1, 4)
+            # a lost frame (no pose published) is no fix for the fusion
+            cov += [np.full((6, 6), np.nan) if e.status == "lost" else e.covariance for e in ests]
+        P, Q = np.asarray(pos, float).reshape(-1, 3), np.asarray(quat, float).reshape(-1, 4)
+        return P, Q, np.asarray(cov, float).reshape(-1, 6, 6)
 
     return run
 
@@ -149,6 +156,7 @@ def evaluate_scenarios(
                 fn.reset()  # a new walk: no stream state from the previous one
         pos = {m: [] for m in methods}
         quat = {m: [] for m in methods}
+        cov = {m: [] for m in methods}
         secs = dict.fromkeys(methods, 0.0)
         errors = dict.fromkeys(methods, "")
         for images in _iter_chunks(walk, idx, chunk):
@@ -157,9 +165,11 @@ def evaluate_scenarios(
                     continue
                 t0 = time.perf_counter()
                 try:
-                    p, q = fn(images)
+                    p, q, *c = fn(images)
                     pos[method].append(np.asarray(p, float).reshape(-1, 3))
                     quat[method].append(np.asarray(q, float).reshape(-1, 4))
+                    if c:
+                        cov[method].append(np.asarray(c[0], float).reshape(-1, 6, 6))
                 except Exception as exc:  # one failing method must not hide the others' numbers
                     errors[method] = f"{type(exc).__name__}: {exc}"
                 secs[method] += time.perf_counter() - t0
@@ -170,12 +180,56 @@ def evaluate_scenarios(
                 summary = summarize_errors(
                     position_error(P, gt.positions[idx]), rotation_error_deg(Q, gt.quaternions[idx])
                 )
-            results.append(ScenarioResult(name, method, summary, secs[method], errors[method]))
+            rows = [ScenarioResult(name, method, summary, secs[method], errors[method])]
+            if summary is not None and cov[method] and walk.odometry is not None:
+                t0 = time.perf_counter()
+                fixes = Trajectory([str(i) for i in idx], gt.timestamps[idx], P, Q)
+                try:
+                    fp, fq, ok = fuse_with_odometry(fixes, np.concatenate(cov[method]), walk.odometry)
+                    fused = summarize_errors(
+                        position_error(fp[ok], gt.positions[idx][ok]),
+                        rotation_error_deg(fq[ok], gt.quaternions[idx][ok]),
+                    )
+                    rows.append(ScenarioResult(name, f"{method} + odometry", fused, time.perf_counter() - t0))
+                except ValueError as exc:  # e.g. never initialised: say so in the table
+                    rows.append(ScenarioResult(name, f"{method} + odometry", None, time.perf_counter() - t0, str(exc)))
+            results += rows
             if progress:
-                s = summary
-                msg = f"median {s.position_median_m:.2f} m / {s.rotation_median_deg:.1f} deg" if s else errors[method]
-                print(f"  {name:9s} {method:10s} {msg}", flush=True)
+                for r in rows:
+                    s = r.summary
+                    msg = f"median {s.position_median_m:.2f} m / {s.rotation_median_deg:.1f} deg" if s else r.error
+                    print(f"  {name:9s} {r.method:10s} {msg}", flush=True)
     return results
+
+
+def fuse_with_odometry(fixes: Trajectory, covariances: np.ndarray, odometry_csv) -> tuple[np.ndarray, ...]:
+    """Camera fixes (``map_from_camera`` at their image stamps, ROS-order covariances, NaN = no
+    fix) replayed with a walk's odometry (``odometry.csv`` + ``extrinsics.yaml`` beside it)
+    through :class:`~camposer_core.fusion.PoseFusion` with its default config, causally. Returns
+    the fused camera positions and quaternions at the fixes' stamps and the mask of stamps with
+    an output (the fusion initialised and published by then). ValueError when it never did."""
+    from pathlib import Path
+
+    from ..fusion import FusionConfig
+    from ..fusion.extrinsics import Extrinsics
+    from ..fusion.offline import interpolate_trajectory, replay, to_camera
+    from ..fusion.smoother import PoseFusion
+
+    odometry_csv = Path(odometry_csv)
+    extrinsics = Extrinsics.load_yaml(odometry_csv.with_name("extrinsics.yaml"))
+    keep = np.flatnonzero(np.all(np.isfinite(covariances.reshape(len(covariances), -1)), axis=1))
+    run = replay(
+        PoseFusion(FusionConfig(), extrinsics),
+        fixes.subset(keep),
+        Trajectory.load_csv(odometry_csv),
+        covariances[keep],
+        fix_latency_s=FIX_LATENCY_S,
+    )
+    if len(run.outputs) < 2:
+        raise ValueError(f"the fusion never initialised ({run.stats.fixes_accepted} of {len(keep)} fixes accepted)")
+    camera = to_camera(run.outputs, extrinsics)
+    pos, quat, inside = interpolate_trajectory(camera, fixes.timestamps)
+    return pos, quat, inside
 
 
 def format_table(results: list[ScenarioResult], markdown: bool = True) -> str:
