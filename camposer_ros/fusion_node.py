@@ -310,6 +310,7 @@ class FusionNode(LifecycleNode):
             "fixes_dropped": str(s.fixes_dropped),
             "fixes_pending": str(self.fusion.num_pending),
             "resets": str(s.resets),
+            "rejected_too_coarse_to_reset": str(s.rejected_coarse),
             "odometry_received": str(s.odometry_received),
             "poses_published": str(self._published),
             "fix_lag_ms_p50": f"{np.percentile(lag, 50):.1f}",

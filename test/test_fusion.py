@@ -79,6 +79,50 @@ def _line(n_odo=300, rate=50.0, speed=1.0):
     return t, p_map, p_map - p_map[0], q
 
 
+def _run_segments(config, segments, latency=0.1):
+    """Drive ``_line`` for 20 s with fixes at 5 Hz; ``segments`` = [(until_s, y_offset_m,
+    std_m)]: fixes before ``until_s`` are the true base pose moved ``y_offset_m`` sideways, with
+    covariance std ``std_m``. Returns the fusion, output stamps and positions."""
+    t, p_map, p_odom, q = _line(n_odo=1000)
+    fusion = PoseFusion(config)
+    pending = list(np.arange(0.1, 20.0, 0.2))
+    stamps, out = [], []
+    for k in range(len(t)):
+        res = fusion.add_odometry(t[k], Pose(p_odom[k], q[k]))
+        if res is not None:
+            stamps.append(t[k])
+            out.append(res.map_from_base.position)
+        while pending and pending[0] + latency <= t[k]:
+            s = pending.pop(0)
+            dy, std = next((dy, std) for until, dy, std in segments if s < until)
+            cov = np.diag([std**2] * 3 + [math.radians(2) ** 2] * 3)
+            fusion.add_fix(s, Pose([2.0 + s, 3.0 + dy, 0.0], [1, 0, 0, 0]), cov, arrival=t[k])
+            fusion.update(now=t[k])
+    return fusion, np.asarray(stamps), np.asarray(out)
+
+
+def test_coarse_fixes_cannot_overturn_a_precise_estimate_but_precise_ones_can():
+    """Refined-like fixes (1 cm), then 6 s of regressor-like fixes (0.9 m) 8 m off and consistent
+    with each other (a room the map never saw), then refined ones again: the estimate holds
+    (they are rejected without counting toward a reset). Counting every rejection (the old rule,
+    ``reset_fix_std_ratio=0``) re-initialises on the coarse fixes and follows them 8 m off. Precise
+    fixes that all disagree (a kidnapped robot) still reset it."""
+    room = [(8.0, 0.0, 0.01), (14.0, 8.0, 0.9), (99.0, 0.0, 0.01)]
+    fusion, t, out = _run_segments(FusionConfig(), room)
+    err = np.abs(out[:, 1] - 3.0)
+    assert fusion.stats.resets == 0
+    assert fusion.stats.fixes_rejected == fusion.stats.rejected_coarse == 30
+    assert err.max() < 0.1
+
+    old, t_old, out_old = _run_segments(FusionConfig(reset_fix_std_ratio=0), room)
+    assert old.stats.resets >= 1 and np.abs(out_old[:, 1] - 3.0).max() > 5.0
+
+    kidnap = [(8.0, 0.0, 0.01), (99.0, 5.0, 0.01)]
+    moved, t_k, out_k = _run_segments(FusionConfig(), kidnap)
+    assert moved.stats.resets == 1 and moved.stats.rejected_coarse == 0
+    assert abs(out_k[-1, 1] - 8.0) < 0.05
+
+
 def test_late_fix_is_inserted_at_its_image_stamp():
     """Perfect odometry and fixes, each fix arriving 0.5 s (= 0.5 m of motion) after its image:
     the output is exact only if a fix is tied to the odometry at its image stamp."""

@@ -38,6 +38,13 @@ class FusionConfig:
     gate_max_distance_m: float = 3.0  # also reject fixes this far (+ 3 sigma of the prediction) from it; 0 = off
     init_fixes: int = 2  # consecutive mutually consistent fixes needed to initialise
     reset_after_rejections: int = 15  # this many rejected fixes in a row re-initialise from fixes
+    # A rejected fix counts toward that reset only when its position std (largest axis) is at most
+    # this times the prediction's: fixes far coarser than the estimate (the regressor's, while
+    # refinement fails in a room the map never saw) cannot overturn it. As the robot moves
+    # without accepted fixes the prediction's std grows with the odometry noise, so they count
+    # again after a while (a kidnapped robot with coarse fixes only is still recovered). 0 = every
+    # rejection counts.
+    reset_fix_std_ratio: float = 3.0
     initialpose_min_std_m: float = 0.05  # floor on /initialpose variances (RViz sends z = 0 variance)
     initialpose_min_std_rad: float = 0.02
     odom_buffer_s: float = 30.0  # odometry history kept for late fixes, s

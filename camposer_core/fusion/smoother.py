@@ -88,6 +88,11 @@ def _transport(cov: np.ndarray, delta: gtsam.Pose3) -> np.ndarray:
     return A @ cov @ A.T
 
 
+def _position_std(cov: np.ndarray) -> float:
+    """Largest position standard deviation (m) of a GTSAM-order (rotation, translation) covariance."""
+    return math.sqrt(max(float(np.linalg.eigvalsh(_sym(cov[3:, 3:]))[-1]), 0.0))
+
+
 def _sym(c: np.ndarray) -> np.ndarray:
     return 0.5 * (c + c.T)
 
@@ -113,6 +118,7 @@ class FusionStats:
     fixes_dropped: int = 0  # out of order, older than the odometry history, or bad covariance
     initialisations: int = 0  # from fixes or /initialpose (the first one included)
     resets: int = 0  # /initialpose or too many rejections in a row
+    rejected_coarse: int = 0  # rejected fixes too coarse (vs the prediction) to count toward a reset
     odometry_received: int = 0
     odometry_dropped: int = 0  # not newer than the previous message
     fix_lag_s: deque = field(default_factory=lambda: deque(maxlen=200))  # arrival - image stamp
@@ -392,10 +398,14 @@ class PoseFusion:
             (cfg.gate_chi2 > 0 and d2 > cfg.gate_chi2)
             or (cfg.gate_max_distance_m > 0 and self._too_far(pred, pred_cov, fix))
         ):
+            counts = cfg.reset_fix_std_ratio == 0 or _position_std(fix.cov) <= cfg.reset_fix_std_ratio * _position_std(
+                pred_cov
+            )
             with self._lock:
                 self.stats.fixes_rejected += 1
                 self.stats.rejected_stamps.append(fix.stamp)
-                self._rejected_in_a_row += 1
+                self.stats.rejected_coarse += int(not counts)
+                self._rejected_in_a_row += int(counts)
                 reset = cfg.reset_after_rejections > 0 and self._rejected_in_a_row >= cfg.reset_after_rejections
                 if reset:
                     self.stats.resets += 1
