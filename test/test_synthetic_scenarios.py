@@ -270,4 +270,9 @@ def test_per_scenario_table_scores_methods_on_the_query_walks(tmp_path, syntheti
     assert by[("retrace", "retrieval")].summary.position_median_m < 1.0
     assert by[("robot", "retrieval")].summary.within_025m_2deg <= by[("retrace", "retrieval")].summary.within_025m_2deg
     table = format_table(results)
-    assert table.count("\n") == 1 + 8 and "robot" in table and "| robot | noisy + odometry |" in table and "% <=25cm&2deg" in table
+    assert (
+        table.count("\n") == 1 + 8
+        and "robot" in table
+        and "| robot | noisy + odometry |" in table
+        and "% <=25cm&2deg" in table
+    )
