@@ -123,6 +123,24 @@ def test_coarse_fixes_cannot_overturn_a_precise_estimate_but_precise_ones_can():
     assert abs(out_k[-1, 1] - 8.0) < 0.05
 
 
+def test_precise_fixes_take_over_from_an_estimate_started_on_coarse_ones():
+    """The walk starts where only the regressor answers (0.9 m fixes, 8 m off, consistent): the
+    fusion starts there. Refined fixes (1 cm) then disagree: two consistent ones re-initialise it
+    at once, instead of after 15 rejections (3 s at 5 Hz) as with ``reset_fix_std_ratio=0``."""
+    start = [(4.0, 8.0, 0.9), (99.0, 0.0, 0.01)]
+
+    def settled(config):
+        fusion, t, out = _run_segments(config, start)
+        good = (t > 4.0) & (np.abs(out[:, 1] - 3.0) < 0.1)
+        assert np.all(good[np.argmax(good) :]), "once on the refined fixes it stays there"
+        return fusion, t[np.argmax(good)]
+
+    fusion, t_new = settled(FusionConfig())
+    assert fusion.stats.resets == 1 and t_new < 4.0 + 0.2 * 2 + 0.2
+    old, t_old = settled(FusionConfig(reset_fix_std_ratio=0))
+    assert old.stats.resets == 1 and t_old > 4.0 + 0.2 * 14
+
+
 def test_late_fix_is_inserted_at_its_image_stamp():
     """Perfect odometry and fixes, each fix arriving 0.5 s (= 0.5 m of motion) after its image:
     the output is exact only if a fix is tied to the odometry at its image stamp."""

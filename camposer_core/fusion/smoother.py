@@ -177,6 +177,7 @@ class PoseFusion:
         self._last: _Node | None = None
         self._history: deque[_Node] = deque(maxlen=64)  # recent nodes, for the constant-velocity model
         self._candidates: list[tuple[_Fix, gtsam.Pose3 | None]] = []
+        self._rival: list[tuple[_Fix, gtsam.Pose3 | None]] = []  # see _insert
         self._rejected_in_a_row = 0
 
     @property
@@ -347,20 +348,27 @@ class PoseFusion:
             return gtsam.noiseModel.Robust.Create(gtsam.noiseModel.mEstimator.Cauchy.Create(cfg.robust_k), base)
         return base
 
-    def _try_initialise(self, fix: _Fix, odom: gtsam.Pose3 | None) -> None:
-        """Collect consecutive mutually consistent fixes; start the graph with ``init_fixes``."""
-        cfg = self.config
-        if self._candidates:
-            pf, po = self._candidates[-1]
+    def _chain(self, chain: list, fix: _Fix, odom: gtsam.Pose3 | None) -> list:
+        """``chain`` (consecutive mutually consistent fixes) extended by ``fix``, or a new chain
+        of ``fix`` alone when it disagrees with the chain's last fix."""
+        if chain:
+            pf, po = chain[-1]
             tmp = _Node(-1, pf.stamp, pf.pose, pf.cov, po)
             delta, q = self._motion(tmp, fix.stamp, odom)
             d2 = self._gate(pf.pose.compose(delta), _transport(pf.cov, delta) + q, fix)
-            if cfg.gate_chi2 > 0 and d2 > cfg.gate_chi2:
-                self._candidates = []
-        self._candidates.append((fix, odom))
-        if len(self._candidates) < cfg.init_fixes:
+            if self.config.gate_chi2 > 0 and d2 > self.config.gate_chi2:
+                chain = []
+        return [*chain, (fix, odom)]
+
+    def _try_initialise(self, fix: _Fix, odom: gtsam.Pose3 | None) -> None:
+        """Collect consecutive mutually consistent fixes; start the graph with ``init_fixes``."""
+        self._candidates = self._chain(self._candidates, fix, odom)
+        if len(self._candidates) < self.config.init_fixes:
             return
         cands, self._candidates = self._candidates, []
+        self._start_from(cands)
+
+    def _start_from(self, cands: list) -> None:
         self._start(*cands[0])
         for f, o in cands[1:]:
             self._insert(f, o, gate=False)
@@ -398,22 +406,33 @@ class PoseFusion:
             (cfg.gate_chi2 > 0 and d2 > cfg.gate_chi2)
             or (cfg.gate_max_distance_m > 0 and self._too_far(pred, pred_cov, fix))
         ):
-            counts = cfg.reset_fix_std_ratio == 0 or _position_std(fix.cov) <= cfg.reset_fix_std_ratio * _position_std(
-                pred_cov
-            )
+            fix_std, pred_std = _position_std(fix.cov), _position_std(pred_cov)
+            ratio = cfg.reset_fix_std_ratio
+            counts = ratio == 0 or fix_std <= ratio * pred_std
+            # fixes far MORE precise than the estimate (refined ones after an initialisation from
+            # the regressor's) that agree with each other are a better hypothesis: start from them
+            # as soon as there are init_fixes of them
+            self._rival = self._chain(self._rival, fix, odom) if ratio > 0 and fix_std * ratio <= pred_std else []
+            rival = len(self._rival) >= cfg.init_fixes
             with self._lock:
                 self.stats.fixes_rejected += 1
                 self.stats.rejected_stamps.append(fix.stamp)
                 self.stats.rejected_coarse += int(not counts)
                 self._rejected_in_a_row += int(counts)
-                reset = cfg.reset_after_rejections > 0 and self._rejected_in_a_row >= cfg.reset_after_rejections
+                reset = rival or (
+                    cfg.reset_after_rejections > 0 and self._rejected_in_a_row >= cfg.reset_after_rejections
+                )
                 if reset:
                     self.stats.resets += 1
             if reset:  # the estimate is the odd one out: start again from the fixes
+                cands = self._rival if rival else [(fix, odom)]
                 self._reset_graph()
-                self._candidates = [(fix, odom)]
                 with self._lock:
                     self._last = None
+                if rival:
+                    self._start_from(cands)
+                else:
+                    self._candidates = cands
             return False
         t0 = time.perf_counter()
         key = self._next_key
@@ -433,6 +452,7 @@ class PoseFusion:
             self._last = node
             self._history.append(node)
             self._rejected_in_a_row = 0
+            self._rival = []
             self.stats.fixes_accepted += 1
             self.stats.update_ms.append((time.perf_counter() - t0) * 1e3)
         return True
