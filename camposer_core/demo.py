@@ -105,11 +105,16 @@ def _fingerprint(cfg: DemoConfig, stage: str) -> str:
     return json.dumps(stage_parameters(cfg, stage), sort_keys=True)
 
 
-def _stage_done(cfg: DemoConfig, folder: Path) -> bool:
-    """Whether the stage of ``folder`` finished with ``cfg``'s parameters. A stage recorded
-    without parameters (by camposer before they were recorded) counts as done."""
+def _stage_record(cfg: DemoConfig, folder: Path) -> tuple[dict | None, bool]:
+    """The record of the stage of ``folder`` (None when it did not finish) and whether it finished
+    with ``cfg``'s parameters. A stage recorded without parameters (by camposer before they were
+    recorded) counts as done with them."""
     record = _records(folder.parent).done(folder.name)
-    return record is not None and record.get("fingerprint") in (None, _fingerprint(cfg, folder.name))
+    return record, record is not None and record.get("fingerprint") in (None, _fingerprint(cfg, folder.name))
+
+
+def _stage_done(cfg: DemoConfig, folder: Path) -> bool:
+    return _stage_record(cfg, folder)[1]
 
 
 def _mark_done(cfg: DemoConfig, folder: Path, info: dict) -> None:
@@ -121,10 +126,10 @@ def _mark_done(cfg: DemoConfig, folder: Path, info: dict) -> None:
 def _prepare(cfg: DemoConfig, folder: Path, name: str) -> bool:
     """True when the stage must run. A partial folder from an interrupted run, or the output of
     other parameters, is set aside (renamed, never deleted) so the stage starts clean."""
-    if _stage_done(cfg, folder) and not cfg.force:
+    record, done = _stage_record(cfg, folder)
+    if done and not cfg.force:
         print(f"[demo] {name}: already done in {folder} (skipped; --force to redo)")
         return False
-    record = _records(folder.parent).done(folder.name)
     if record is not None and not cfg.force:
         before = json.loads(record["fingerprint"])
         changed = ", ".join(

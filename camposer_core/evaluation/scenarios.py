@@ -35,7 +35,7 @@ __all__ = ["ScenarioResult", "evaluate_scenarios", "format_table", "standard_met
 
 log = logging.getLogger(__name__)
 
-Method = Callable[[Sequence[np.ndarray]], tuple[np.ndarray, np.ndarray]]
+Method = Callable[[Sequence[np.ndarray]], tuple[np.ndarray, ...]]  # (positions, quaternions[, covariances])
 METHOD_ORDER = ("regressor", "retrieval", "refined", "regressor + odometry", "refined + odometry")
 FIX_LATENCY_S = 0.15  # fix arrival after its image stamp in the fusion replay, s (as bench_fusion)
 
@@ -210,10 +210,8 @@ def fuse_with_odometry(fixes: Trajectory, covariances: np.ndarray, odometry_csv)
     an output (the fusion initialised and published by then). ValueError when it never did."""
     from pathlib import Path
 
-    from ..fusion import FusionConfig
-    from ..fusion.extrinsics import Extrinsics
+    from ..fusion import Extrinsics, FusionConfig, PoseFusion
     from ..fusion.offline import interpolate_trajectory, replay, to_camera
-    from ..fusion.smoother import PoseFusion
 
     odometry_csv = Path(odometry_csv)
     extrinsics = Extrinsics.load_yaml(odometry_csv.with_name("extrinsics.yaml"))

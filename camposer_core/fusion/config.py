@@ -42,8 +42,10 @@ class FusionConfig:
     # this times the prediction's: fixes far coarser than the estimate (the regressor's, while
     # refinement fails in a room the map never saw) cannot overturn it. As the robot moves
     # without accepted fixes the prediction's std grows with the odometry noise, so they count
-    # again after a while (a kidnapped robot with coarse fixes only is still recovered). 0 = every
-    # rejection counts.
+    # again after a while (a kidnapped robot with coarse fixes only is still recovered). Conversely,
+    # init_fixes consistent rejected fixes this many times MORE precise than the prediction (refined
+    # ones after a start on the regressor's) re-initialise at once. 0 = every rejection counts, no
+    # early re-initialisation.
     reset_fix_std_ratio: float = 3.0
     initialpose_min_std_m: float = 0.05  # floor on /initialpose variances (RViz sends z = 0 variance)
     initialpose_min_std_rad: float = 0.02

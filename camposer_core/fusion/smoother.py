@@ -117,7 +117,7 @@ class FusionStats:
     fixes_rejected: int = 0  # failed the Mahalanobis gate
     fixes_dropped: int = 0  # out of order, older than the odometry history, or bad covariance
     initialisations: int = 0  # from fixes or /initialpose (the first one included)
-    resets: int = 0  # /initialpose or too many rejections in a row
+    resets: int = 0  # /initialpose, too many rejections in a row, or consistent far more precise fixes
     rejected_coarse: int = 0  # rejected fixes too coarse (vs the prediction) to count toward a reset
     odometry_received: int = 0
     odometry_dropped: int = 0  # not newer than the previous message
