@@ -119,6 +119,43 @@ def test_shift_augmentation_translates_without_zoom():
         AugmentConfig(shift=0.5)
 
 
+def test_camera_rotation_augmentation_matches_a_render_of_the_turned_camera():
+    """The turned image and the turned label agree: the augmented view of the synthetic building
+    equals the renderer's view from the label's new pose (same centre), and not the old one."""
+    from camposer_core.geometry import quat_inverse, quat_multiply, rotation_error_deg
+    from camposer_core.synthetic import SynthConfig, generate_scene
+    from camposer_core.training.data import RandomCameraRotation
+
+    scene = generate_scene(SynthConfig.preset("small", texels_per_metre=16.0, width=160, height=120))
+    traj = scene.walkthrough()
+    cam = scene.camera
+    i = len(traj) // 3
+    p, q = traj.positions[i], traj.quaternions[i]
+    image = scene.render_batch(p[None], q[None], camera=cam)[0]
+    aug = RandomCameraRotation(6.0, cam.K)
+    torch.manual_seed(3)
+    target = torch.tensor(np.r_[[0.1, -0.2, 0.3], q], dtype=torch.float32)
+    out, new_target = aug(torch.from_numpy(image).permute(2, 0, 1), target)
+    assert out.shape == (3, 120, 160) and out.dtype == torch.uint8
+    assert torch.equal(new_target[:3], target[:3])  # turning about the centre does not move it
+    q_new = new_target[3:].double().numpy()
+    turned = rotation_error_deg(q_new, q)
+    assert 1.0 < turned < 6.0 * 3**0.5 + 0.1
+    expected = scene.render_batch(p[None], q_new[None], camera=cam)[0].astype(float)
+    got = out.permute(1, 2, 0).numpy().astype(float)
+    inner = (slice(15, 105), slice(20, 140))  # away from the borders the old view did not see
+    err_new = np.abs(got[inner] - expected[inner]).mean()
+    err_old = np.abs(got[inner] - image[inner].astype(float)).mean()
+    assert err_new < 0.35 * err_old, (err_new, err_old)
+    # the opposite turn is visibly wrong: the image went the way of the label
+    turn = quat_multiply(quat_inverse(q), q_new)  # the turn in the camera frame
+    q_wrong = quat_multiply(q, quat_inverse(turn))
+    wrong = scene.render_batch(p[None], q_wrong[None], camera=cam)[0].astype(float)
+    assert err_new < 0.5 * np.abs(got[inner] - wrong[inner]).mean()
+    with pytest.raises(ValueError, match="rotate_deg"):
+        TrainConfig.from_dict({"model": {"kind": "menet"}, "augment": {"rotate_deg": 5.0}})
+
+
 def test_frozen_posenet_learns_and_keeps_the_best_checkpoint(tmp_path, tiny_pose_dataset):
     cfg = tiny_config(tiny_pose_dataset, backbone="resnet18", mode="frozen", epochs=60)
     cfg.model.head = "mlp"

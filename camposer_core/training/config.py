@@ -63,8 +63,14 @@ class AugmentConfig:
     """Photometric jitter (torchvision ColorJitter factors), small random crops keeping at
     least ``crop_scale`` of the image area (1.0 = no crop; a crop also zooms, which looks like
     moving forward) and random shifts by up to ``shift`` of the width/height without zoom (edge
-    pixels repeated; a shift looks like a small pan/tilt). Never flips: a mirrored image is a
-    different place."""
+    pixels repeated; a shift looks like a small pan/tilt, but its label keeps the orientation) and
+    random camera rotations by up to ``rotate_deg`` about each optical axis, rendered exactly
+    (homography ``K R K^-1``) with the label's orientation turned to match (PoseNet/MapNet in
+    finetune mode only). ``novel_views`` adds that many views of every training image from
+    cameras moved up to ``novel_view_m`` sideways and forwards, rendered once before training
+    with the depth of the dataset's SfM map (:mod:`camposer_core.training.novel_views`; PoseNet
+    in finetune mode, datasets with ``localization_map.npz``); an epoch then sees
+    ``1 + novel_views`` times as many images. Never flips: a mirrored image is a different place."""
 
     enabled: bool = True
     brightness: float = 0.3
@@ -73,12 +79,21 @@ class AugmentConfig:
     hue: float = 0.02
     crop_scale: float = 1.0  # crops zoom, and zoom looks like walking forward: they cost position accuracy
     shift: float = 0.08  # measured better on a held-out lap (bench/bench_models.py, README)
+    rotate_deg: float = 0.0  # label-consistent rotations: the image turns and so does the pose
+    novel_views: int = 0  # extra views per training image from moved cameras (SfM depth; PoseNet)
+    novel_view_m: float = 0.3  # largest sideways / forward move of those cameras, metres
 
     def __post_init__(self):
         if not 0.3 <= self.crop_scale <= 1.0:
             raise ValueError(f"augment.crop_scale must be in [0.3, 1], got {self.crop_scale}")
         if not 0.0 <= self.shift <= 0.25:
             raise ValueError(f"augment.shift must be in [0, 0.25], got {self.shift}")
+        if not 0.0 <= self.rotate_deg <= 20.0:
+            raise ValueError(f"augment.rotate_deg must be in [0, 20], got {self.rotate_deg}")
+        if not 0 <= self.novel_views <= 16:
+            raise ValueError(f"augment.novel_views must be in [0, 16], got {self.novel_views}")
+        if not 0.0 < self.novel_view_m <= 2.0:
+            raise ValueError(f"augment.novel_view_m must be in (0, 2] m, got {self.novel_view_m}")
 
 
 @dataclass
@@ -154,6 +169,24 @@ class TrainConfig:
             raise ValueError("mode 'frozen' needs a pretrained backbone; MeNet has none (use mode: finetune)")
         if self.epochs < 1 or self.batch_size < 1 or self.val_every < 1:
             raise ValueError("epochs, batch_size and val_every must be >= 1")
+        if (
+            self.augment.enabled
+            and self.augment.rotate_deg > 0
+            and (self.model.kind == "menet" or self.mode == "frozen")
+        ):
+            raise ValueError(
+                "augment.rotate_deg turns the pose labels: it needs a PoseNet/MapNet in mode finetune "
+                f"(got kind {self.model.kind!r}, mode {self.mode!r}); set it to 0"
+            )
+        if (
+            self.augment.enabled
+            and self.augment.novel_views > 0
+            and (self.model.kind != "posenet" or self.mode == "frozen")
+        ):
+            raise ValueError(
+                "augment.novel_views adds single training views: it needs a PoseNet in mode finetune "
+                f"(got kind {self.model.kind!r}, mode {self.mode!r}); set it to 0"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -9,18 +9,30 @@ centimetres of height variation do not dominate the loss) and the canonical quat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 from torchvision.transforms import v2
 
 from ..dataset.folder import DatasetFolder
-from ..geometry import quat_canonical, relative_pose
+from ..geometry import quat_canonical, quat_from_scipy, quat_multiply, relative_pose
 from ..imaging import resize_rgb
 from .config import AugmentConfig
 
-__all__ = ["SplitData", "Normalization", "load_split", "tuple_indices", "make_augmenter", "relative_targets"]
+__all__ = [
+    "SplitData",
+    "Normalization",
+    "load_split",
+    "tuple_indices",
+    "make_augmenter",
+    "relative_targets",
+    "rotate_view",
+    "RandomCameraRotation",
+]
 
 
 @dataclass
@@ -125,25 +137,68 @@ def make_augmenter(cfg: AugmentConfig, width: int, height: int):
     return v2.Compose(ops) if ops else None
 
 
+def rotate_view(image: np.ndarray, K: np.ndarray, R_old_from_new: np.ndarray) -> np.ndarray:
+    """The ``(H, W, C)`` image a camera with intrinsics ``K`` (pixels, this image's size) sees
+    after turning about its own centre so that ``x_old = R_old_from_new @ x_new`` (OpenCV optical
+    axes: x right, y down, z forward). Exact for a pinhole camera (a pure rotation needs no
+    depth): pixel ``p_new`` samples the old image at ``K R K^-1 p_new``; edge pixels fill what
+    the old view did not see."""
+    H = K @ np.asarray(R_old_from_new, float) @ np.linalg.inv(K)
+    h, w = image.shape[:2]
+    return cv2.warpPerspective(
+        np.ascontiguousarray(image),
+        H,
+        (w, h),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+class RandomCameraRotation:
+    """Label-consistent geometric augmentation: turn the camera about its centre by a random
+    angle in ``[-max_deg, max_deg]`` about each optical axis (x tilt, y pan, z roll), render the
+    view with :func:`rotate_view` and turn the target's camera-to-world quaternion with it;
+    the camera centre (the normalised position) does not move. Lens distortion is ignored
+    (small at these angles). Draws from torch's RNG, so the training seed fixes it."""
+
+    def __init__(self, max_deg: float, K: np.ndarray):
+        self.max_rad = math.radians(max_deg)
+        self.K = np.asarray(K, float)
+
+    def __call__(self, image: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``image`` uint8 ``(3, H, W)``, ``target`` ``(7,)`` normalised position + quaternion."""
+        angles = (torch.rand(3, dtype=torch.float64).numpy() * 2.0 - 1.0) * self.max_rad
+        r = Rotation.from_euler("xyz", angles)  # new camera -> old camera
+        out = rotate_view(image.permute(1, 2, 0).numpy(), self.K, r.as_matrix())
+        q = quat_canonical(quat_multiply(target[3:].numpy().astype(float), quat_from_scipy(r)))
+        target = torch.cat([target[:3], torch.from_numpy(q.astype(np.float32))])
+        return torch.from_numpy(out).permute(2, 0, 1).contiguous(), target
+
+
 class ImageDataset(torch.utils.data.Dataset):
     """Items ``(uint8 images (S, 3, H, W), targets (S, 7))`` for index tuples ``(M, S)``
-    (S = 1 for PoseNet); each image is augmented independently."""
+    (S = 1 for PoseNet); each image is augmented independently: first ``rotate`` (a
+    :class:`RandomCameraRotation`, which also turns its target), then ``augment``."""
 
-    def __init__(self, images: np.ndarray, targets: np.ndarray, index: np.ndarray, augment=None):
+    def __init__(self, images: np.ndarray, targets: np.ndarray, index: np.ndarray, augment=None, rotate=None):
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2)  # (N, 3, H, W) uint8 view
         self.targets = torch.from_numpy(targets)
         self.index = torch.as_tensor(index, dtype=torch.long).reshape(len(index), -1)
         self.augment = augment
+        self.rotate = rotate
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, i):
         idx = self.index[i]
-        imgs = self.images[idx]
+        imgs, targets = self.images[idx], self.targets[idx]
+        if self.rotate is not None:
+            pairs = [self.rotate(im, t) for im, t in zip(imgs, targets)]
+            imgs, targets = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
         if self.augment is not None:
             imgs = torch.stack([self.augment(im) for im in imgs])
-        return imgs, self.targets[idx]
+        return imgs, targets
 
 
 class PairDataset(torch.utils.data.Dataset):

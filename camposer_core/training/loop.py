@@ -46,7 +46,7 @@ from torch import nn
 
 from ..dataset.folder import DatasetFolder
 from ..fsio import atomic_path, is_unfinished, mark_finished, mark_unfinished
-from ..geometry import position_error, rotation_error_deg
+from ..geometry import position_error, quat_canonical, rotation_error_deg
 from ..imaging import normalize_nchw
 from ..models.backbones import calibrate_batchnorm
 from ..models.losses import build_loss
@@ -58,12 +58,14 @@ from .data import (
     ImageDataset,
     Normalization,
     PairDataset,
+    RandomCameraRotation,
     SplitData,
     load_split,
     make_augmenter,
     relative_targets,
     tuple_indices,
 )
+from .novel_views import novel_views
 
 __all__ = ["train", "TrainResult", "METRICS_COLUMNS"]
 
@@ -371,11 +373,20 @@ class _Trainer:
                         f"{self.folder.root}: split {d.train_split!r} has no MapNet tuples "
                         f"(steps={d.steps}, skip={d.skip}); lower them"
                     )
-            else:
-                index = np.arange(len(self.train_data))[:, None]
+            images = self.train_data.images
+            if cfg.augment.enabled and cfg.augment.novel_views > 0:
+                extra, positions, quaternions = self._novel_views()
+                images = np.concatenate([images, extra])
+                extra_targets = np.concatenate([self.norm.apply(positions), quat_canonical(quaternions)], axis=1)
+                targets = np.concatenate([targets, extra_targets.astype(np.float32)])
+            if self.kind != "mapnet":
+                index = np.arange(len(images))[:, None]
             self.index = index
             self.targets_t = torch.from_numpy(targets).to(self.device)
-            ds = ImageDataset(self.train_data.images, targets, index, aug)
+            rotate = None
+            if cfg.augment.enabled and cfg.augment.rotate_deg > 0:
+                rotate = RandomCameraRotation(cfg.augment.rotate_deg, self.folder.camera.scaled(d.width, d.height).K)
+            ds = ImageDataset(images, targets, index, aug, rotate)
         self.dataset = ds
         if cfg.mode == "frozen":
             self.features = self._cache_features(aug)
@@ -395,6 +406,25 @@ class _Trainer:
             drop_last=len(ds) > cfg.batch_size,
             num_workers=0,
             pin_memory=self.device.type == "cuda",
+        )
+
+    def _novel_views(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Views of the training images from moved cameras (see :mod:`.novel_views`), rendered
+        with the depth of the dataset's localization map minus every non-training image."""
+        from ..localization.map import LocalizationMap
+
+        cfg, d = self.cfg, self.cfg.data
+        path = self.folder.root / "localization_map.npz"
+        if not path.is_file():
+            raise ValueError(
+                f"{path}: missing; augment.novel_views needs the dataset's SfM localization map "
+                "(written by `camposer build-dataset`, or `camposer map-index DATASET`); "
+                "set augment.novel_views: 0 to train without it"
+            )
+        held_out = [f for s in self.folder.splits() if s != d.train_split for f in self.folder.poses(s).frames]
+        lmap = LocalizationMap.load(path).without(held_out)
+        return novel_views(
+            self.train_data, lmap, self.folder.camera, cfg.augment.novel_views, cfg.augment.novel_view_m, seed=cfg.seed
         )
 
     @torch.no_grad()
