@@ -100,6 +100,12 @@ def novel_views(
     index = {n: i for i, n in enumerate(lmap.names)}
     rng = np.random.default_rng(seed)
     images, positions, quaternions, skipped = [], [], [], 0
+    log.info(
+        "novel views: rendering %d per training image for %d images (moves up to %.2f m)...",
+        copies,
+        len(split.frames),
+        max_offset_m,
+    )
     t0 = time.perf_counter()
     for j, frame in enumerate(split.frames):
         i = index.get(frame)
