@@ -17,7 +17,8 @@ regression", CVPR 2019).
         --variant base: --variant r160:width=160,height=120 \\
         --variant nv2:width=160,height=120,novel_views=2,epochs=50
 
-Variant keys: width, height, epochs, shift, rotate_deg, novel_views, novel_view_m, seed. Runs go
+Variant keys: width, height, epochs, lr, batch_size, shift, rotate_deg, novel_views, novel_view_m,
+seed. Runs go
 to ``--work/<name>`` and are reused when their evaluation exists (``--fresh`` retrains).
 One training run takes 2-8 min on the 2-core machine.
 """
@@ -51,6 +52,8 @@ KEYS = {
     "rotate_deg": ("augment", float),
     "novel_views": ("augment", int),
     "novel_view_m": ("augment", float),
+    "lr": ("optim", float),
+    "batch_size": (None, int),
     "epochs": (None, int),
     "seed": (None, int),
 }
