@@ -45,6 +45,13 @@ def test_config_yaml_round_trip_and_errors(tmp_path):
         load_config(bad)
     with pytest.raises(FileNotFoundError, match="missing.yaml"):
         load_config(tmp_path / "missing.yaml")
+    # a key given twice (plain YAML keeps the last one silently): refused, file and line named
+    bad.write_text("model:\n  kind: posenet\nepochs: 3\nmodel:\n  kind: mapnet\n")
+    with pytest.raises(ValueError, match=r"(?s)bad.yaml: invalid YAML .*key 'model' given twice.*line 4"):
+        load_config(bad)
+    bad.write_text("model:\n  kind: posenet\n  kind: mapnet\n")
+    with pytest.raises(ValueError, match="key 'kind' given twice"):
+        load_config(bad)
 
 
 def test_demo_config_loads():
