@@ -18,8 +18,7 @@ regression", CVPR 2019).
         --variant nv2:width=160,height=120,novel_views=2,epochs=50
 
 Variant keys: width, height, epochs, lr, batch_size, shift, rotate_deg, novel_views, novel_view_m,
-seed. Runs go
-to ``--work/<name>`` and are reused when their evaluation exists (``--fresh`` retrains).
+seed. Runs go to ``--work/<name>`` and are reused when their evaluation exists (``--fresh`` retrains).
 One training run takes 2-8 min on the 2-core machine.
 """
 
@@ -107,13 +106,12 @@ def train_and_evaluate(run: Path, cfg: dict, demo: Path, fresh: bool) -> float |
     return seconds
 
 
-def training_path_pull(fixes: Trajectory, lap: Trajectory, train_poses: Trajectory) -> tuple[float, float]:
+def training_path_pull(fixes: Trajectory, gp: np.ndarray, train_poses: Trajectory) -> tuple[float, float]:
     """(slope, correlation) of the fixes' cross-path error against the mean sideways offset of
     the training recordings from the held-out lap at the same place (both metres, positive to
-    the left of travel)."""
+    the left of travel); ``gp`` = the true camera positions at the fixes' stamps."""
     from scipy.spatial import cKDTree
 
-    gp, _, _ = interpolate_trajectory(lap, fixes.timestamps)
     tangent = np.gradient(gp[:, :2], axis=0)
     tangent /= np.linalg.norm(tangent, axis=1, keepdims=True) + 1e-12
     left = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
@@ -153,7 +151,7 @@ def main(argv=None) -> int:
         _, rep = run_core(FusionConfig(), fixes, cov, odo, base_trajectory(lap), 0.15)
         gp, _, _ = interpolate_trajectory(lap, fixes.timestamps)
         bias = np.linalg.norm((fixes.positions - gp).mean(axis=0)[:2])
-        slope, corr = training_path_pull(fixes, lap, train_poses)
+        slope, corr = training_path_pull(fixes, gp, train_poses)
         rows.append((name, changes, seconds, rep, bias, slope, corr))
         print(
             f"{name}: {changes or 'demo config'}; train {'reused' if seconds is None else f'{seconds:.0f} s'}; "

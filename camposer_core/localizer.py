@@ -307,9 +307,7 @@ def make_refiner(localization_map, refine_config=None, exclude_splits: Sequence[
         path = Path(m)
         m = LocalizationMap.load(path)
         if exclude_splits:
-            ds = DatasetFolder.open(path if path.is_dir() else path.parent)
-            names = [f for split in exclude_splits for f in ds.poses(split).frames]
-            m = m.without(names)
+            m = m.without_splits(DatasetFolder.open(path if path.is_dir() else path.parent), exclude_splits)
     elif exclude_splits:
         raise ValueError("exclude_splits needs the map's dataset folder; pass a path, or call map.without(names)")
     return PnPRefiner(m, refine_config or RefineConfig())

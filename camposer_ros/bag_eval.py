@@ -465,7 +465,7 @@ def evaluate_split_through_nodes(
     if refine and (ds.root / MAP_FILE).is_file():
         out.mkdir(parents=True, exist_ok=True)
         full = LocalizationMap.load(ds.root)
-        loc_map = full.without(ds.poses(split).frames).save(out / MAP_FILE)
+        loc_map = full.without_splits(ds, [split]).save(out / MAP_FILE)
     return run_bag_eval(
         BagEvalConfig(
             bag=bag,

@@ -118,6 +118,11 @@ class LocalizationMap:
             meta={**self.meta, "excluded_images": int((~keep_img).sum())},
         )
 
+    def without_splits(self, folder, splits) -> LocalizationMap:
+        """:meth:`without` the images of ``splits`` of the dataset ``folder`` (a
+        :class:`~camposer_core.dataset.folder.DatasetFolder`)."""
+        return self.without([f for split in splits for f in folder.poses(split).frames])
+
     # ------------------------------------------------------------------ file
 
     def save(self, path) -> Path:

@@ -30,6 +30,7 @@ __all__ = [
     "tuple_indices",
     "make_augmenter",
     "relative_targets",
+    "pose_targets",
     "rotate_view",
     "RandomCameraRotation",
 ]
@@ -70,7 +71,13 @@ class SplitData:
 
     def targets(self, norm: Normalization) -> np.ndarray:
         """``(N, 7)`` float32 normalised position + canonical quaternion."""
-        return np.concatenate([norm.apply(self.positions), self.quaternions], axis=1).astype(np.float32)
+        return pose_targets(norm, self.positions, self.quaternions)
+
+
+def pose_targets(norm: Normalization, positions: np.ndarray, quaternions: np.ndarray) -> np.ndarray:
+    """``(N, 7)`` float32 regression targets: ``positions`` (metres, map frame) normalised by
+    ``norm``, then the quaternions (w, x, y, z) made canonical."""
+    return np.concatenate([norm.apply(positions), quat_canonical(quaternions)], axis=1).astype(np.float32)
 
 
 def load_split(folder: DatasetFolder, split: str, width: int, height: int) -> SplitData:

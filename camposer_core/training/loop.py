@@ -46,7 +46,7 @@ from torch import nn
 
 from ..dataset.folder import DatasetFolder
 from ..fsio import atomic_path, is_unfinished, mark_finished, mark_unfinished
-from ..geometry import position_error, quat_canonical, rotation_error_deg
+from ..geometry import position_error, rotation_error_deg
 from ..imaging import normalize_nchw
 from ..models.backbones import calibrate_batchnorm
 from ..models.losses import build_loss
@@ -62,6 +62,7 @@ from .data import (
     SplitData,
     load_split,
     make_augmenter,
+    pose_targets,
     relative_targets,
     tuple_indices,
 )
@@ -377,8 +378,7 @@ class _Trainer:
             if cfg.augment.enabled and cfg.augment.novel_views > 0:
                 extra, positions, quaternions = self._novel_views()
                 images = np.concatenate([images, extra])
-                extra_targets = np.concatenate([self.norm.apply(positions), quat_canonical(quaternions)], axis=1)
-                targets = np.concatenate([targets, extra_targets.astype(np.float32)])
+                targets = np.concatenate([targets, pose_targets(self.norm, positions, quaternions)])
             if self.kind != "mapnet":
                 index = np.arange(len(images))[:, None]
             self.index = index
@@ -411,18 +411,18 @@ class _Trainer:
     def _novel_views(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Views of the training images from moved cameras (see :mod:`.novel_views`), rendered
         with the depth of the dataset's localization map minus every non-training image."""
-        from ..localization.map import LocalizationMap
+        from ..localization.map import MAP_FILE, LocalizationMap
 
         cfg, d = self.cfg, self.cfg.data
-        path = self.folder.root / "localization_map.npz"
+        path = self.folder.root / MAP_FILE
         if not path.is_file():
             raise ValueError(
                 f"{path}: missing; augment.novel_views needs the dataset's SfM localization map "
                 "(written by `camposer build-dataset`, or `camposer map-index DATASET`); "
                 "set augment.novel_views: 0 to train without it"
             )
-        held_out = [f for s in self.folder.splits() if s != d.train_split for f in self.folder.poses(s).frames]
-        lmap = LocalizationMap.load(path).without(held_out)
+        held_out = [s for s in self.folder.splits() if s != d.train_split]
+        lmap = LocalizationMap.load(path).without_splits(self.folder, held_out)
         return novel_views(
             self.train_data, lmap, self.folder.camera, cfg.augment.novel_views, cfg.augment.novel_view_m, seed=cfg.seed
         )
