@@ -23,6 +23,12 @@ global retrieval::
     loc = Localizer.from_dataset("DATASET")                               # retrieval + PnP
     loc = Localizer.from_checkpoint("model.pt", localization_map="DATASET")  # regressor + PnP
 
+Relative refinement (:mod:`camposer_core.localization.relative`, no SfM map): a relative pose
+regressor (MeNet trained with ``data.pairs: nearby``) corrects the regressor's pose against the
+training images near it, before any PnP::
+
+    loc = Localizer.from_checkpoint("model.pt", relative="relative.pt")
+
 The covariance is the diagonal 6x6 (x, y, z [m^2], roll, pitch, yaw [rad^2] about the map
 frame's axes) built from the model's validation errors stored in the checkpoint (see
 :class:`camposer_core.training.checkpoint.ErrorStats`); checkpoints without validation
@@ -164,6 +170,8 @@ class Localizer:
         localization_map=None,
         refine_config=None,
         exclude_splits: Sequence[str] = (),
+        relative=None,
+        relative_config=None,
     ) -> Localizer:
         """Load a checkpoint written by ``camposer train``. ``walkable_map`` is a
         :class:`~camposer_core.walkable.WalkableMap` or the path of its YAML file.
@@ -171,11 +179,21 @@ class Localizer:
         :class:`~camposer_core.localization.LocalizationMap`) adds PnP refinement with the
         regressor's pose as the prior (``refine_config``: a
         :class:`~camposer_core.localization.RefineConfig`); ``exclude_splits`` drops those
-        splits' images from the map (evaluation on a held-out split: no leakage)."""
+        splits' images from the map (evaluation on a held-out split: no leakage). ``relative``
+        (a relative regressor's checkpoint path or a loaded
+        :class:`~camposer_core.localization.relative.RelativeRefiner`) corrects the regressor's
+        pose first (``relative_config``: its
+        :class:`~camposer_core.localization.relative.RelativeConfig`)."""
         ckpt = Checkpoint.load(path)
         if ckpt.model.kind == "menet":
             raise ValueError(f"{path}: is a MeNet (relative pose) checkpoint; the Localizer needs an absolute model")
         model = ckpt.build_model(device, source=str(path))
+        if relative is not None:
+            from .localization.relative import RelativeRefiner
+
+            if not isinstance(relative, RelativeRefiner):
+                relative = RelativeRefiner.from_checkpoint(relative, config=relative_config, device=device)
+            refiners = [relative, *refiners]
         if localization_map is not None:
             refiners = [*refiners, make_refiner(localization_map, refine_config, exclude_splits)]
         return cls(

@@ -97,6 +97,7 @@ class BagEvalConfig:
     topics: BagTopics = BagTopics()
     localization_map: Path | None = None  # PnP refinement in the node (None: regressor poses only)
     fuse: bool = True  # when the bag has odometry: also run the fusion node and report fused poses
+    relative_model: Path | None = None  # relative regressor for the node (None: off)
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,8 @@ def _check_inputs(cfg: BagEvalConfig) -> None:
         raise FileNotFoundError(f"bag not found: {cfg.bag}")
     if cfg.start_node and not Path(cfg.model).is_file():
         raise FileNotFoundError(f"model checkpoint not found: {cfg.model}")
+    if cfg.relative_model is not None and not Path(cfg.relative_model).is_file():
+        raise FileNotFoundError(f"relative regressor checkpoint not found: {cfg.relative_model} (--relative)")
     if cfg.walkable_map is not None and not Path(cfg.walkable_map).is_file():
         raise FileNotFoundError(f"walkable map not found: {cfg.walkable_map}")
     if not cfg.rate > 0:
@@ -238,6 +241,7 @@ def _node_params(cfg: BagEvalConfig, image_topic: str) -> dict:
         "publish_tf": False,
         "refine": cfg.localization_map is not None,
         "localization_map": str(Path(cfg.localization_map).resolve()) if cfg.localization_map else "",
+        "relative_model": str(Path(cfg.relative_model).resolve()) if cfg.relative_model else "",
     }
 
 

@@ -47,6 +47,12 @@ retrieval); the previous refined pose is the prior while it is recent. With an e
 N-th frame and publishes the regressor's poses in between (slow CPUs). Gating thresholds:
 ``min_inliers``, ``min_inlier_ratio``, ``max_position_std_m``, ``max_jump_m``.
 
+Relative correction (``relative_model``, :mod:`camposer_core.localization.relative`, no SfM map):
+a relative regressor (``camposer train config/train_relative_demo.yaml``) corrects the
+regressor's pose against the ``relative_neighbours`` training images nearest to it, before any
+PnP; its database is the training split of ``relative_dataset`` ('' = the dataset it was trained
+on). Its poses stay ``prior_only`` with the relative regressor's covariance.
+
 A bad message (unknown encoding, data size not matching width/height/step, an image of the wrong
 size when ``image_width``/``image_height`` are set, more than ``max_pixels`` pixels, a corrupt
 JPEG) is counted and logged (one line per problem kind at most every 5 s, naming the topic) and the
@@ -115,6 +121,9 @@ class LocalizerNodeConfig:
     diagnostics_period_s: float = 1.0
     warmup: bool = True
     autostart: bool = True
+    relative_model: str = ""  # relative regressor checkpoint (MeNet, data.pairs: nearby); '' = off
+    relative_dataset: str = ""  # its database's dataset folder; '' = the one it was trained on
+    relative_neighbours: int = 5  # training images per relative correction
     refine: bool = True  # PnP refinement against localization_map (when set)
     localization_map: str = ""  # dataset folder or its localization_map.npz; '' = no refinement
     prior: str = "auto"  # regressor | retrieval | auto
@@ -548,6 +557,7 @@ def load_localizer(cfg: LocalizerNodeConfig):
         raise FileNotFoundError(f"model_path '{model}' does not exist (parameter 'model_path')")
     if cfg.max_pixels < 0:
         raise ValueError(f"max_pixels must be >= 0 (0 = no cap), got {cfg.max_pixels}")
+    relative = _load_relative(cfg, model)
     walkable = None
     if cfg.snap and cfg.walkable_map:
         walkable = Path(cfg.walkable_map).expanduser()
@@ -591,6 +601,31 @@ def load_localizer(cfg: LocalizerNodeConfig):
         snap_margin_m=cfg.snap_margin_m,
         localization_map=refine_map,
         refine_config=refine_config,
+        relative=relative,
+    )
+
+
+def _load_relative(cfg: LocalizerNodeConfig, model: Path | None):
+    """The relative refiner of the ``relative_*`` parameters, or None when ``relative_model`` is
+    empty."""
+    if not cfg.relative_model:
+        return None
+    path = Path(cfg.relative_model).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"relative_model '{path}' does not exist (parameter 'relative_model')")
+    if model is None:
+        raise ValueError("parameter 'relative_model' corrects an absolute regressor's pose: set 'model_path' too")
+    if cfg.relative_dataset and not Path(cfg.relative_dataset).expanduser().is_dir():
+        raise FileNotFoundError(
+            f"relative_dataset '{cfg.relative_dataset}' is not a folder (parameter 'relative_dataset')"
+        )
+    from camposer_core.localization.relative import RelativeConfig, RelativeRefiner
+
+    return RelativeRefiner.from_checkpoint(
+        path,
+        dataset=Path(cfg.relative_dataset).expanduser() if cfg.relative_dataset else None,
+        config=RelativeConfig(neighbours=cfg.relative_neighbours),
+        device=cfg.device,
     )
 
 

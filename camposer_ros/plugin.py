@@ -56,6 +56,14 @@ def register_commands(groups: dict) -> None:
         help="refine in the node by PnP against this map (a dataset folder or localization_map.npz; "
         "it must not hold the bag's frames for an honest result)",
     )
+    e.add_argument(
+        "--relative",
+        type=Path,
+        default=None,
+        metavar="CKPT",
+        help="relative regressor for the node (its relative_model parameter): corrects the model's poses "
+        "against the training images near them",
+    )
     e.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the node / the player")
     e.add_argument("--force", action="store_true", help="write into an existing report folder")
     e.add_argument(
@@ -98,6 +106,7 @@ def _eval(args: argparse.Namespace) -> int:
         force=args.force,
         localization_map=args.localization_map,
         fuse=not args.no_fuse,
+        relative_model=args.relative,
     )
     try:
         result = run_bag_eval(config)

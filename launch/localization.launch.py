@@ -2,7 +2,7 @@
 
     ros2 launch camposer localization.launch.py model:=/path/model.pt dataset:=/path/dataset \
         image_topic:=/camera/image_raw [image_transport:=compressed] [walkable_map:=...] [use_rviz:=false] \
-        [refine:=false] [use_fusion:=true] [odom_topic:=/odom]
+        [refine:=false] [relative_model:=/path/relative.pt] [use_fusion:=true] [odom_topic:=/odom]
 
 The fusion node fuses the camera fixes with ``odom_topic`` and publishes the base_link pose and
 ``map -> odom`` (REP-105); set its extrinsics (``extrinsics_xyz`` / ``extrinsics_qwxyz``) in
@@ -10,7 +10,9 @@ The fusion node fuses the camera fixes with ``odom_topic`` and publishes the bas
 
 Parameters come from ``config/localization.yaml``; the arguments above override them. The
 ``walkable_map`` argument defaults to the dataset's ``walkable.yaml``; with ``refine`` (default
-true) the localizer verifies every pose against the dataset's ``localization_map.npz`` (PnP).
+true) the localizer verifies every pose against the dataset's ``localization_map.npz`` (PnP);
+``relative_model`` (a relative regressor from ``config/train_relative_demo.yaml``) corrects the
+model's poses against the training images near them first.
 """
 
 from launch.actions import DeclareLaunchArgument
@@ -47,6 +49,11 @@ def generate_launch_description():
         DeclareLaunchArgument("device", default_value="cpu", description="torch device"),
         DeclareLaunchArgument("use_rviz", default_value="true", description="start RViz"),
         DeclareLaunchArgument("refine", default_value="true", description="PnP refinement against the SfM map"),
+        DeclareLaunchArgument(
+            "relative_model",
+            default_value="",
+            description="relative regressor checkpoint ('' = off): corrects the model's poses against nearby training images",
+        ),
         DeclareLaunchArgument("use_fusion", default_value="true", description="start the fusion node"),
         DeclareLaunchArgument("odom_topic", default_value="/odom", description="nav_msgs/Odometry for the fusion"),
     ]
@@ -73,6 +80,7 @@ def generate_launch_description():
                 "device": LaunchConfiguration("device"),
                 "refine": LaunchConfiguration("refine"),
                 "localization_map": dataset,
+                "relative_model": LaunchConfiguration("relative_model"),
             },
         ],
     )

@@ -137,3 +137,31 @@ def test_model_path_folder_is_refused(tiny_checkpoint, tmp_path):
         == "/cam/image_raw/compressed"
     )
     assert input_topic(LocalizerNodeConfig()) == "/camera/image_raw"
+
+
+def test_relative_model_parameters(tiny_checkpoint, tiny_pose_dataset, tmp_path):
+    """relative_model loads a relative refiner in front of the regressor; wrong values name
+    the parameter."""
+    from camposer_core.localization.relative import RelativeRefiner
+    from camposer_core.training.loop import train
+    from camposer_core.training.quick import tiny_config
+    from camposer_ros.localizer_node import LocalizerNodeConfig, load_localizer
+
+    cfg = tiny_config(tiny_pose_dataset, kind="menet", epochs=1, max_steps=1)
+    cfg.data.pairs = "nearby"
+    relative = str(train(cfg, tmp_path / "relative").best_checkpoint)
+    loc = load_localizer(
+        LocalizerNodeConfig(model_path=str(tiny_checkpoint), relative_model=relative, relative_neighbours=2)
+    )
+    assert isinstance(loc.refiners[0], RelativeRefiner) and loc.refiners[0].config.neighbours == 2
+    assert len(load_localizer(LocalizerNodeConfig(model_path=str(tiny_checkpoint))).refiners) == 0
+    with pytest.raises(FileNotFoundError, match="parameter 'relative_model'"):
+        load_localizer(LocalizerNodeConfig(model_path=str(tiny_checkpoint), relative_model=str(tmp_path / "no.pt")))
+    with pytest.raises(FileNotFoundError, match="parameter 'relative_dataset'"):
+        load_localizer(
+            LocalizerNodeConfig(
+                model_path=str(tiny_checkpoint), relative_model=relative, relative_dataset=str(tmp_path / "nothing")
+            )
+        )
+    with pytest.raises(ValueError, match="not a relative regressor"):
+        load_localizer(LocalizerNodeConfig(model_path=str(tiny_checkpoint), relative_model=str(tiny_checkpoint)))

@@ -306,3 +306,35 @@ def test_menet_evaluation_relative_errors_and_drift(tmp_path, tiny_pose_dataset)
     posenet = train_tiny_checkpoint(tiny_pose_dataset, tmp_path / "pn" / "model.pt", epochs=1)
     with pytest.raises(ValueError, match="not a MeNet checkpoint"):
         evaluate_menet(posenet, tiny_pose_dataset)
+
+
+def test_learning_rate_warmup(tmp_path, tiny_pose_dataset):
+    """optim.warmup_epochs ramps the rate linearly over the first epochs, then the schedule."""
+    cfg = tiny_config(tiny_pose_dataset, epochs=4, max_steps=0)
+    cfg.optim.lr, cfg.optim.schedule, cfg.optim.warmup_epochs = 0.003, "none", 2
+    train(cfg, tmp_path / "run")
+    lrs = [float(r["lr"]) for r in _metrics(tmp_path / "run" / "metrics.csv")]
+    np.testing.assert_allclose(lrs, [0.001, 0.002, 0.003, 0.003], rtol=1e-6)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        TrainConfig.from_dict({"optim": {"warmup_epochs": -1}})
+
+
+def test_channel_jitter_changes_channels_independently():
+    from camposer_core.training.config import AugmentConfig
+    from camposer_core.training.data import ChannelJitter
+
+    torch.manual_seed(0)
+    grey = torch.full((3, 8, 8), 120, dtype=torch.uint8)
+    outs = torch.stack([ChannelJitter(0.1)(grey) for _ in range(20)])  # (20, 3, 8, 8)
+    assert outs.dtype == torch.uint8 and outs.shape[1:] == grey.shape
+    per_channel = outs[:, :, 0, 0].float()  # each image is still uniform per channel
+    assert torch.all(outs == outs[:, :, :1, :1])
+    assert (per_channel - 120).abs().max() <= 0.1 * 57 + 0.1 * 120 + 1  # bounded by gain and offset
+    # the three channels move independently (ColorJitter's brightness would move them together)
+    assert (per_channel[:, 0] - per_channel[:, 1]).abs().max() > 2
+    augment = make_augmenter(
+        AugmentConfig(brightness=0, contrast=0, saturation=0, hue=0, shift=0, channel_jitter=0.1), 8, 8
+    )
+    assert augment is not None and augment(grey).dtype == torch.uint8
+    with pytest.raises(ValueError, match="channel_jitter"):
+        AugmentConfig(channel_jitter=0.9)

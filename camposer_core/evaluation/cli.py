@@ -47,6 +47,14 @@ def register(subparsers) -> None:
         help="also refine every pose by PnP against DATASET/localization_map.npz (without the split's "
         "images) and report prior vs refined (auto: when the dataset has the map)",
     )
+    p.add_argument(
+        "--relative",
+        type=Path,
+        default=None,
+        metavar="CKPT",
+        help="correct every pose with this relative regressor (MeNet trained with data.pairs: nearby) "
+        "against the training images near it, before scoring",
+    )
     p.set_defaults(func=_cmd_evaluate, default_out=lambda a: a.checkpoint.parent / f"eval_{a.split}")
 
 
@@ -85,6 +93,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise UserError(f"--snap-margin must be >= 0 metres, got {args.snap_margin}")
     if not args.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {args.checkpoint}")
+    if args.relative is not None and not args.relative.is_file():
+        raise FileNotFoundError(f"relative regressor checkpoint not found: {args.relative} (--relative)")
     ds = DatasetFolder.open(args.dataset)
     gt = ds.poses(args.split)
     if len(gt) == 0:
@@ -114,6 +124,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         overwrite=args.force,
         baseline=not args.no_baseline,
         refine={"auto": None, "on": True, "off": False}[args.refine],
+        relative=args.relative,
     )
     print(report.label)
     print(report.table())

@@ -47,6 +47,7 @@ def evaluate_checkpoint(
     baseline: bool = True,
     refine: bool | None = None,
     refine_config=None,
+    relative=None,
 ) -> EvaluationReport:
     """Localize every frame of ``split`` of ``dataset`` (a DatasetFolder) with ``checkpoint``,
     evaluate raw and snapped errors and write the report into ``out``. ``metrics_csv`` (loss
@@ -55,13 +56,19 @@ def evaluate_checkpoint(
     nearest-neighbour retrieval baseline on the same frames, to judge the model against.
     ``refine`` (None: when the dataset has a localization map) adds PnP refinement with the
     regressor's poses as priors, the split's images excluded from the map: the report gets a
-    prior-vs-refined section (:mod:`.refinement`). Returns the :class:`EvaluationReport`."""
+    prior-vs-refined section (:mod:`.refinement`). ``relative`` (a relative regressor's
+    checkpoint, :mod:`camposer_core.localization.relative`) corrects every regressor pose
+    against the training images near it before it is scored (and refined). Returns the
+    :class:`EvaluationReport`."""
     checkpoint = Path(checkpoint)
     if metrics_csv is None and (checkpoint.parent / "metrics.csv").is_file():
         metrics_csv = checkpoint.parent / "metrics.csv"
-    loc = Localizer.from_checkpoint(checkpoint, device=device)
+    if relative is not None:
+        _check_relative_database(relative, dataset, split)
+    loc = Localizer.from_checkpoint(checkpoint, device=device, relative=relative)
     pred = predict_split(loc, dataset, split, batch, progress=progress)
-    label = label or f"{checkpoint.name} on {dataset.root.name}/{split}"
+    name = checkpoint.name if relative is None else f"{checkpoint.name} + {Path(relative).name} (relative)"
+    label = label or f"{name} on {dataset.root.name}/{split}"
     report = evaluate_predictions(pred, dataset.poses(split), walkable_map, snap_margin_m=snap_margin_m, label=label)
     if baseline and split in ("val", "test") and len(dataset.poses("train")) > 0:
         report.baseline = retrieval_summary(dataset, split)
@@ -73,6 +80,23 @@ def evaluate_checkpoint(
         report.refinement = refine_predictions(loc, pred, dataset, split, refine_config, progress)
     write_report(report, out, loss_history_csv=metrics_csv, overwrite=overwrite)
     return report
+
+
+def _check_relative_database(relative, dataset, split: str) -> None:
+    """Warn when the split being scored is the relative regressor's database (its own training
+    split): each query then finds itself among its neighbours, not a held-out result."""
+    import logging
+
+    from ..training.checkpoint import Checkpoint
+
+    db_split = Checkpoint.load(relative).training.get("config", {}).get("data", {}).get("train_split", "train")
+    if split in (db_split, "all"):
+        logging.getLogger(__name__).warning(
+            "%s: split %r holds the relative regressor's database images (%r): not a held-out result",
+            relative,
+            split,
+            db_split,
+        )
 
 
 def refine_predictions(localizer, pred, dataset, split: str, refine_config=None, progress: bool = True):

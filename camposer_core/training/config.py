@@ -35,6 +35,7 @@ __all__ = ["TrainConfig", "DataConfig", "AugmentConfig", "OptimConfig", "Penalty
 MODES = ("frozen", "finetune")
 OPTIMISERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("none", "step", "cosine")
+PAIRINGS = ("sequence", "nearby")
 
 
 @dataclass
@@ -43,7 +44,11 @@ class DataConfig:
 
     ``width`` x ``height``: network input size in pixels (every image is resized to it).
     ``steps`` / ``skip``: MapNet tuples of ``steps`` frames, ``skip`` frames apart (counted in
-    the split's own frames of one recording, ordered by timestamp); MeNet pairs use ``skip``."""
+    the split's own frames of one recording, ordered by timestamp). MeNet ``pairs``: ``sequence``
+    (frame ``i`` and ``i + skip`` of one recording: visual odometry) or ``nearby`` (every two
+    training images whose cameras are within ``pair_radius_m`` metres and ``pair_max_deg``
+    degrees, across recordings: the relative regressor that corrects an absolute pose against
+    its nearest training images, :mod:`camposer_core.localization.relative`)."""
 
     dataset: str = ""
     width: int = 128
@@ -52,10 +57,20 @@ class DataConfig:
     val_split: str = "val"
     steps: int = 3
     skip: int = 2
+    pairs: str = "sequence"
+    pair_radius_m: float = 1.2
+    pair_max_deg: float = 25.0
 
     def __post_init__(self):
         if self.steps < 2 or self.skip < 1:
             raise ValueError(f"data.steps must be >= 2 and data.skip >= 1, got {self.steps}, {self.skip}")
+        if self.pairs not in PAIRINGS:
+            raise ValueError(f"data.pairs must be one of {', '.join(PAIRINGS)}, got {self.pairs!r}")
+        if not (self.pair_radius_m > 0 and 0 < self.pair_max_deg <= 180):
+            raise ValueError(
+                f"data.pair_radius_m must be > 0 and data.pair_max_deg in (0, 180], got {self.pair_radius_m}, "
+                f"{self.pair_max_deg}"
+            )
 
 
 @dataclass
@@ -70,7 +85,10 @@ class AugmentConfig:
     cameras moved up to ``novel_view_m`` sideways and forwards, rendered once before training
     with the depth of the dataset's SfM map (:mod:`camposer_core.training.novel_views`; PoseNet
     in finetune mode, datasets with ``localization_map.npz``); an epoch then sees
-    ``1 + novel_views`` times as many images. Never flips: a mirrored image is a different place."""
+    ``1 + novel_views`` times as many images. ``channel_jitter`` a: every colour channel of
+    every image gets its own gain ``U(1-a, 1+a)`` (about the channel's mean) and offset of up to
+    ``a x 57`` grey levels (white balance and black level drift; it keeps a network from
+    recognising an image by its colours). Never flips: a mirrored image is a different place."""
 
     enabled: bool = True
     brightness: float = 0.3
@@ -82,6 +100,7 @@ class AugmentConfig:
     rotate_deg: float = 0.0  # label-consistent rotations: the image turns and so does the pose
     novel_views: int = 0  # extra views per training image from moved cameras (SfM depth; PoseNet)
     novel_view_m: float = 0.3  # largest sideways / forward move of those cameras, metres
+    channel_jitter: float = 0.0  # independent gain / offset per colour channel (0 = off)
 
     def __post_init__(self):
         if not 0.3 <= self.crop_scale <= 1.0:
@@ -90,6 +109,8 @@ class AugmentConfig:
             raise ValueError(f"augment.shift must be in [0, 0.25], got {self.shift}")
         if not 0.0 <= self.rotate_deg <= 20.0:
             raise ValueError(f"augment.rotate_deg must be in [0, 20], got {self.rotate_deg}")
+        if not 0.0 <= self.channel_jitter <= 0.5:
+            raise ValueError(f"augment.channel_jitter must be in [0, 0.5], got {self.channel_jitter}")
         if not 0 <= self.novel_views <= 16:
             raise ValueError(f"augment.novel_views must be in [0, 16], got {self.novel_views}")
         if not 0.0 < self.novel_view_m <= 2.0:
@@ -99,7 +120,9 @@ class AugmentConfig:
 @dataclass
 class OptimConfig:
     """Optimiser and its per-epoch learning-rate schedule (``step``: multiply by ``gamma``
-    every ``step_epochs``; ``cosine``: cosine decay to ``lr * min_lr_factor`` at the last epoch)."""
+    every ``step_epochs``; ``cosine``: cosine decay to ``lr * min_lr_factor`` at the last epoch),
+    after ``warmup_epochs`` epochs of a linear ramp (``lr / (warmup_epochs + 1)``, then
+    ``2 lr / (warmup_epochs + 1)``, ...; from scratch, a full first step can stall a network)."""
 
     name: str = "adam"
     lr: float = 1e-3
@@ -109,8 +132,11 @@ class OptimConfig:
     step_epochs: int = 30
     gamma: float = 0.1
     min_lr_factor: float = 0.01
+    warmup_epochs: int = 0
 
     def __post_init__(self):
+        if self.warmup_epochs < 0:
+            raise ValueError(f"optim.warmup_epochs must be >= 0, got {self.warmup_epochs}")
         if self.name not in OPTIMISERS:
             raise ValueError(f"optim.name must be one of {OPTIMISERS}, got {self.name!r}")
         if self.schedule not in SCHEDULES:

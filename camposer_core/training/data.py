@@ -19,8 +19,8 @@ from scipy.spatial.transform import Rotation
 from torchvision.transforms import v2
 
 from ..dataset.folder import DatasetFolder
-from ..geometry import quat_canonical, quat_from_scipy, quat_multiply, relative_pose
-from ..imaging import resize_rgb
+from ..geometry import quat_canonical, quat_from_scipy, quat_multiply, relative_pose, rotation_error_deg
+from ..imaging import IMAGENET_MEAN, resize_rgb
 from .config import AugmentConfig
 
 __all__ = [
@@ -114,6 +114,44 @@ def tuple_indices(recordings, timestamps, steps: int, skip: int) -> np.ndarray:
     return np.asarray(out, dtype=np.int64).reshape(-1, steps)
 
 
+def nearby_pairs(
+    positions_a: np.ndarray,
+    quaternions_a: np.ndarray,
+    positions_b: np.ndarray,
+    quaternions_b: np.ndarray,
+    radius_m: float,
+    max_deg: float,
+    same: bool = False,
+) -> np.ndarray:
+    """``(M, 2)`` index pairs ``(i, j)``: camera ``i`` of set a and camera ``j`` of set b whose
+    centres are within ``radius_m`` metres and orientations within ``max_deg`` degrees (their
+    views overlap). ``same``: a and b are one set, so ``i != j`` (both orders are returned)."""
+    from scipy.spatial import cKDTree
+
+    positions_b = np.asarray(positions_b, float).reshape(-1, 3)
+    if len(positions_a) == 0 or len(positions_b) == 0:
+        return np.zeros((0, 2), np.int64)
+    near = cKDTree(positions_b).query_ball_point(np.asarray(positions_a, float).reshape(-1, 3), radius_m)
+    pairs = np.array([(i, j) for i, js in enumerate(near) for j in js if not (same and i == j)], np.int64)
+    if len(pairs) == 0:
+        return np.zeros((0, 2), np.int64)
+    turn = rotation_error_deg(np.asarray(quaternions_a)[pairs[:, 0]], np.asarray(quaternions_b)[pairs[:, 1]])
+    return pairs[turn <= max_deg]
+
+
+def concat_splits(a: SplitData, b: SplitData) -> SplitData:
+    """The frames of ``a`` then those of ``b`` as one SplitData (named ``a+b``)."""
+    return SplitData(
+        name=f"{a.name}+{b.name}",
+        frames=a.frames + b.frames,
+        images=np.concatenate([a.images, b.images]),
+        positions=np.concatenate([a.positions, b.positions]),
+        quaternions=np.concatenate([a.quaternions, b.quaternions]),
+        recordings=a.recordings + b.recordings,
+        timestamps=np.concatenate([a.timestamps, b.timestamps]),
+    )
+
+
 def relative_targets(split: SplitData, pairs: np.ndarray, trans_scale: float) -> np.ndarray:
     """``(M, 7)`` MeNet targets for index pairs ``(M, 2)``: ``T_a^{-1} T_b`` with the
     translation divided by ``trans_scale``."""
@@ -141,7 +179,27 @@ def make_augmenter(cfg: AugmentConfig, width: int, height: int):
         ops.append(v2.RandomCrop((height, width), padding=pad, padding_mode="edge"))
     if max(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue) > 0:
         ops.append(v2.ColorJitter(cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue))
+    if cfg.channel_jitter > 0:
+        ops.append(ChannelJitter(cfg.channel_jitter))
     return v2.Compose(ops) if ops else None
+
+
+class ChannelJitter(torch.nn.Module):
+    """uint8 ``(3, H, W)`` → each channel ``c``: ``mean_c + (x - mean_c) * U(1-a, 1+a) +
+    U(-a, a) * 57`` grey levels, clipped (``mean_c``: ImageNet's, 57 ~ its std in grey levels).
+    Not in torchvision: ColorJitter's factors are shared by the three channels."""
+
+    def __init__(self, amount: float):
+        super().__init__()
+        self.amount = float(amount)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(3, 1, 1) * 255.0)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        a = self.amount
+        gain = 1.0 + (torch.rand(3, 1, 1) * 2 - 1) * a
+        offset = (torch.rand(3, 1, 1) * 2 - 1) * a * 57.0
+        out = self.mean + (image.float() - self.mean) * gain + offset
+        return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
 def rotate_view(image: np.ndarray, K: np.ndarray, R_old_from_new: np.ndarray) -> np.ndarray:

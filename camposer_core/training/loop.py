@@ -46,7 +46,7 @@ from torch import nn
 
 from ..dataset.folder import DatasetFolder
 from ..fsio import atomic_path, is_unfinished, mark_finished, mark_unfinished
-from ..geometry import position_error, rotation_error_deg
+from ..geometry import compose, position_error, rotation_error_deg
 from ..imaging import normalize_nchw
 from ..models.backbones import calibrate_batchnorm
 from ..models.losses import build_loss
@@ -60,8 +60,10 @@ from .data import (
     PairDataset,
     RandomCameraRotation,
     SplitData,
+    concat_splits,
     load_split,
     make_augmenter,
+    nearby_pairs,
     pose_targets,
     relative_targets,
     tuple_indices,
@@ -134,14 +136,17 @@ def _distributed() -> tuple[int, int, int]:
 
 
 def _lr_lambda(cfg: TrainConfig):
+    """Learning-rate factor of (0-based) epoch ``e``: the warm-up ramp times the schedule."""
     o = cfg.optim
     if o.schedule == "none":
-        return lambda e: 1.0
-    if o.schedule == "step":
-        return lambda e: o.gamma ** (e // max(1, o.step_epochs))
-    return lambda e: (
-        o.min_lr_factor + (1 - o.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * min(e, cfg.epochs) / cfg.epochs))
-    )
+        schedule = lambda e: 1.0  # noqa: E731
+    elif o.schedule == "step":
+        schedule = lambda e: o.gamma ** (e // max(1, o.step_epochs))  # noqa: E731
+    else:
+        schedule = lambda e: (  # noqa: E731
+            o.min_lr_factor + (1 - o.min_lr_factor) * 0.5 * (1 + math.cos(math.pi * min(e, cfg.epochs) / cfg.epochs))
+        )
+    return lambda e: min(1.0, (e + 1) / (o.warmup_epochs + 1)) * schedule(e)
 
 
 def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -200,13 +205,9 @@ class _Trainer:
             self.val_data = self.train_data
 
         self.kind = cfg.model.kind
+        self.val_pair_data = self.val_data  # MeNet: the images val_pairs index
         if self.kind == "menet":
-            self.train_pairs = tuple_indices(self.train_data.recordings, self.train_data.timestamps, 2, d.skip)
-            self.val_pairs = tuple_indices(self.val_data.recordings, self.val_data.timestamps, 2, d.skip)
-            if len(self.train_pairs) == 0 or len(self.val_pairs) == 0:
-                raise ValueError(
-                    f"{self.folder.root}: not enough consecutive frames for MeNet pairs with skip={d.skip}"
-                )
+            self._menet_pairs()
             rel = self.train_data.positions[self.train_pairs[:, 1]] - self.train_data.positions[self.train_pairs[:, 0]]
             self.norm = Normalization(np.zeros(3), max(float(np.sqrt(np.mean(np.sum(rel**2, 1)))), 1e-3))
         else:
@@ -323,19 +324,49 @@ class _Trainer:
             w.writeheader()
             w.writerows(rows)
 
+    def _menet_pairs(self) -> None:
+        """MeNet training and validation pairs (``data.pairs``). ``nearby`` validation pairs
+        each a validation image with the training images near it (as the relative refiner
+        will: training image first, query second)."""
+        d, tr, va = self.cfg.data, self.train_data, self.val_data
+        if d.pairs == "sequence":
+            self.train_pairs = tuple_indices(tr.recordings, tr.timestamps, 2, d.skip)
+            self.val_pairs = tuple_indices(va.recordings, va.timestamps, 2, d.skip)
+            what = f"consecutive frames for MeNet pairs with skip={d.skip}"
+        else:
+            near = (d.pair_radius_m, d.pair_max_deg)
+            self.train_pairs = nearby_pairs(
+                tr.positions, tr.quaternions, tr.positions, tr.quaternions, *near, same=True
+            )
+            if va is tr:
+                self.val_pairs = self.train_pairs
+            else:
+                self.val_pair_data = concat_splits(tr, va)
+                self.val_pairs = nearby_pairs(tr.positions, tr.quaternions, va.positions, va.quaternions, *near)
+                self.val_pairs[:, 1] += len(tr)
+            what = f"images within {d.pair_radius_m} m and {d.pair_max_deg} deg of each other for MeNet pairs"
+        if len(self.train_pairs) == 0 or len(self.val_pairs) == 0:
+            raise ValueError(f"{self.folder.root}: not enough {what}")
+
     def _calibrate_batchnorm(self) -> None:
         """Random-init network: match BatchNorm statistics to the training images first
-        (see :func:`calibrate_batchnorm`), else eval-mode features collapse."""
+        (see :func:`calibrate_batchnorm`), else eval-mode features collapse. MeNet: on its
+        training pairs (up to 1024, fixed draw): the statistics of deeper layers depend on how
+        different the two images are, so pairs of another kind (e.g. successive frames for a
+        ``nearby`` model) would leave them wrong at inference."""
         images = torch.from_numpy(self.train_data.images).permute(0, 3, 1, 2)
         bs = max(8, self.cfg.batch_size)
         net = self.model.encoder if self.kind == "menet" else self.model.backbone
+        if self.kind == "menet":
+            pick = np.random.default_rng(self.cfg.seed).permutation(len(self.train_pairs))[:1024]
+            index = torch.as_tensor(self.train_pairs[np.sort(pick)])
+        else:
+            index = torch.arange(len(images))[:, None]
 
         def batches():
-            for s in range(0, len(images), bs):
-                x = normalize_nchw(images[s : s + bs].to(self.device), self.mean, self.std)
-                if self.kind == "menet":  # pair each image with its successor
-                    x = torch.cat([x, torch.roll(x, -1, 0)], dim=1)
-                yield x
+            for s in range(0, len(index), bs):
+                x = normalize_nchw(images[index[s : s + bs]].to(self.device), self.mean, self.std)
+                yield x.reshape(len(x), -1, *x.shape[-2:])  # MeNet: the pair's images on the channel axis
 
         calibrate_batchnorm(net, batches())
 
@@ -555,17 +586,20 @@ class _Trainer:
     def _validate(self) -> tuple[np.ndarray, np.ndarray, ErrorStats]:
         """Per-frame position (m) and rotation (deg) errors on the validation split."""
         if self.kind == "menet":
-            pairs = self.val_pairs
+            # errors of the second image's pose composed from the first's true pose and the
+            # prediction: the same magnitudes as relative errors, with map-frame axes for ErrorStats
+            pairs, data = self.val_pairs, self.val_pair_data
             self.model.eval()
             preds = []
+            images = torch.from_numpy(data.images).permute(0, 3, 1, 2)
             for s in range(0, len(pairs), 32):
                 p = torch.as_tensor(pairs[s : s + 32])
-                x = torch.from_numpy(self.val_data.images).permute(0, 3, 1, 2)[p].to(self.device)
-                x = normalize_nchw(x, self.mean, self.std)
+                x = normalize_nchw(images[p].to(self.device), self.mean, self.std)
                 preds.append(self.model.predict_metric(x.reshape(len(p), 6, *x.shape[-2:])).float().cpu())
             pred = torch.cat(preds).double().numpy()
-            true = relative_targets(self.val_data, pairs, 1.0).astype(np.float64)
-            p_est, q_est, p_true, q_true = pred[:, :3], pred[:, 3:], true[:, :3], true[:, 3:]
+            a, b = pairs[:, 0], pairs[:, 1]
+            p_est, q_est = compose(data.positions[a], data.quaternions[a], pred[:, :3], pred[:, 3:])
+            p_true, q_true = data.positions[b], data.quaternions[b]
         else:
             if self.cfg.mode == "frozen":
                 self.model.eval()
@@ -636,7 +670,7 @@ class _Trainer:
             bar = tqdm(
                 total=cfg.epochs,
                 initial=self.start_epoch,
-                desc=f"train {cfg.model.kind}/{cfg.model.backbone}",
+                desc=f"train {cfg.model.kind}" + ("" if cfg.model.kind == "menet" else f"/{cfg.model.backbone}"),
                 unit="ep",
             )
         epoch = self.start_epoch
