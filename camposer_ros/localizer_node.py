@@ -243,10 +243,15 @@ class LocalizerNode(LifecycleNode):
         if self._snapping:
             self._pubs["snapped"] = self.create_lifecycle_publisher(PoseStamped, cfg.snapped_pose_topic, RELIABLE)
         self._tf = self._make_tf_broadcaster() if cfg.publish_tf else None
+        from camposer_core.localization import PnPRefiner
+
+        pnp = any(isinstance(r, PnPRefiner) for r in self.localizer.refiners)
         log.info(
             f"loaded {cfg.model_path or '(no model: retrieval + PnP)'} on {cfg.device}; map frame "
-            f"'{self._map_frame}', snapping {'on' if self._snapping else 'off'}, refinement "
-            + (f"on ({cfg.localization_map}, prior {cfg.prior})" if self.localizer.refiners else "off")
+            f"'{self._map_frame}', snapping {'on' if self._snapping else 'off'}, "
+            + (f"relative correction on ({cfg.relative_model}), " if cfg.relative_model else "")
+            + "refinement "
+            + (f"on ({cfg.localization_map}, prior {cfg.prior})" if pnp else "off")
         )
         if cfg.refine and not cfg.localization_map:
             log.info("refine is true but no localization_map is set: publishing the regressor's poses unrefined")
