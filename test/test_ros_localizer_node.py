@@ -317,3 +317,57 @@ def test_refinement_without_a_model_publishes_refined_poses_and_nothing_when_los
         assert int(_diag_value(diag, "status_lost")) >= 1
         assert int(_diag_value(diag, "status_refined")) == close
         assert float(_diag_value(diag, "pnp_ms_p50")) > 0
+
+
+def test_relative_model_corrects_poses_in_the_node(tiny_checkpoint, tiny_pose_dataset, test_images, ros_env, tmp_path):
+    """relative_model: the node publishes the relative refiner's pose (equal to the core
+    Localizer with the same refiner), and /diagnostics reports the stage's time."""
+    from camposer_core.localizer import Localizer
+    from camposer_core.training.loop import train
+    from camposer_core.training.quick import tiny_config
+
+    cfg = tiny_config(tiny_pose_dataset, kind="menet", epochs=1, max_steps=2)
+    cfg.data.pairs = "nearby"
+    relative = train(cfg, tmp_path / "relative").best_checkpoint
+    core = Localizer.from_checkpoint(tiny_checkpoint, relative=relative)
+    plain = Localizer.from_checkpoint(tiny_checkpoint)
+    params = {
+        "model_path": str(tiny_checkpoint),
+        "relative_model": str(relative),
+        "relative_neighbours": 5,
+        "diagnostics_period_s": 0.3,
+        "image_qos": "reliable",
+    }
+    with (
+        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
+        RosSession("test_client") as ros,
+    ):
+        col = Collector(ros)
+        pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
+        _wait_ready(ros, pub, proc)
+        stamps = []
+        for i, img in enumerate(test_images[:3]):
+            ns = 1_700_000_000_000_000_000 + i * 100_000_000
+            stamps.append(ns)
+            _publish(ros, pub, conv.numpy_to_image(img, "rgb8", conv.ns_to_stamp(ns), "cam"), ns, col, proc)
+        ros.spin_until(
+            lambda: (
+                col.msgs["/diagnostics"]
+                and _diag_value(col.msgs["/diagnostics"][-1], "frames_processed") == "3"
+                and _diag_value(col.msgs["/diagnostics"][-1], "relative_ms_p50") is not None
+            ),
+            20,
+            "diagnostics with the relative stage",
+            watch=proc,
+        )
+        log = proc.log()
+    assert "relative correction on" in log
+    raw = col.by_stamp("/camposer/pose")
+    moved = 0.0
+    for ns, img in zip(stamps, test_images):
+        est = core.localize(img, "rgb8")
+        p, _ = conv.pose_from_msg(raw[ns].pose)
+        np.testing.assert_allclose(p, est.position, atol=1e-4)
+        moved = max(moved, float(np.linalg.norm(est.position - plain.localize(img, "rgb8").position)))
+    assert moved > 1e-3  # the relative stage changed the regressor's poses
+    assert float(_diag_value(col.msgs["/diagnostics"][-1], "relative_ms_p50")) > 0
