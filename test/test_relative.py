@@ -173,3 +173,19 @@ def test_nearby_menet_batchnorm_is_calibrated_on_its_pairs(tmp_path, tiny_pose_d
     successive = np.stack([np.arange(len(tr)), np.roll(np.arange(len(tr)), -1)], 1)
     assert torch.allclose(bn.running_mean, batch_means(pairs), atol=1e-4)
     assert not torch.allclose(bn.running_mean, batch_means(successive), atol=1e-3)
+
+
+def test_relative_database_must_be_found(tmp_path, tiny_pose_dataset):
+    import shutil
+
+    cfg = tiny_config(tiny_pose_dataset, kind="menet", epochs=1, max_steps=1)
+    cfg.data.pairs = "nearby"
+    ckpt = train(cfg, tmp_path / "relative").best_checkpoint
+    moved = shutil.copytree(tiny_pose_dataset, tmp_path / "moved")
+    ck = Checkpoint.load(ckpt)
+    ck.dataset = str(tmp_path / "gone")  # as if the dataset had been moved away
+    ck.save(tmp_path / "orphan.pt")
+    with pytest.raises(FileNotFoundError, match="pass the dataset it was trained on"):
+        RelativeRefiner.from_checkpoint(tmp_path / "orphan.pt")
+    refiner = RelativeRefiner.from_checkpoint(tmp_path / "orphan.pt", dataset=moved)
+    assert len(refiner.positions) == len(DatasetFolder.open(moved).poses("train"))

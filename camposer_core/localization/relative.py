@@ -99,8 +99,8 @@ class RelativeRefiner:
                 f"{path}: not a relative regressor (needs a MeNet checkpoint trained with data.pairs: nearby; "
                 f"this is kind {ck.model.kind!r}, pairs {data_cfg.get('pairs', 'sequence')!r})"
             )
-        root = Path(dataset) if dataset is not None else Path(ck.dataset or "")
-        if not str(root) or not root.is_dir():
+        root = Path(dataset) if dataset is not None else Path(ck.dataset) if ck.dataset else None
+        if root is None or not root.is_dir():
             raise FileNotFoundError(
                 f"{path}: its training images are the relative refiner's database, but the dataset "
                 f"'{root}' is not a folder here: pass the dataset it was trained on"
