@@ -144,8 +144,9 @@ def with_outliers(fixes: Trajectory, fraction: float, seed: int) -> tuple[Trajec
 
 
 def run_core(cfg, fixes, cov, odo, base_gt, latency):
+    """Replay ``fixes`` with ``cov`` (one 6x6 for every fix, or ``(N, 6, 6)`` one per fix)."""
     fusion = PoseFusion(cfg, SYNTHETIC_EXTRINSICS)
-    covs = np.repeat(cov[None], len(fixes), axis=0)
+    covs = cov if cov.ndim == 3 else np.repeat(cov[None], len(fixes), axis=0)
     run = replay(fusion, fixes, odo, covs, fix_latency_s=latency)
     return run, evaluate_run(run, base_gt)
 

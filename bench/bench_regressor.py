@@ -85,16 +85,21 @@ def camposer(*args: str, log: Path) -> None:
         sys.exit(f"camposer {args[0]} failed (exit {r.returncode}); see {log}")
 
 
+def demo_like(run: Path, demo: Path) -> None:
+    """Lay ``run`` out like a demo folder for bench_fusion's loader: its ground truth is the demo's."""
+    (run / "building").mkdir(parents=True, exist_ok=True)
+    gt = run / "building" / "groundtruth.csv"
+    if not gt.exists():
+        gt.symlink_to((demo / "building" / "groundtruth.csv").resolve())
+
+
 def train_and_evaluate(run: Path, cfg: dict, demo: Path, fresh: bool) -> float | None:
     """Train + evaluate into ``run`` (laid out like a demo folder for bench_fusion's loader);
     returns the training seconds, or None when an earlier run was reused."""
     dataset = demo / "dataset"
     if (run / "evaluation" / "predictions.csv").is_file() and not fresh:
         return None
-    (run / "building").mkdir(parents=True, exist_ok=True)
-    gt = run / "building" / "groundtruth.csv"
-    if not gt.exists():
-        gt.symlink_to((demo / "building" / "groundtruth.csv").resolve())
+    demo_like(run, demo)
     (run / "train.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     log = run / "log.txt"
     t0 = time.perf_counter()

@@ -39,12 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_fusion import SYNTHETIC_EXTRINSICS, load_inputs, with_outliers  # noqa: E402
-from bench_regressor import camposer, training_path_pull  # noqa: E402
+from bench_fusion import load_inputs, run_core, with_outliers  # noqa: E402
+from bench_regressor import camposer, demo_like, training_path_pull  # noqa: E402
 
 from camposer_core.fusion import FusionConfig  # noqa: E402
-from camposer_core.fusion.offline import evaluate_run, interpolate_trajectory, replay  # noqa: E402
-from camposer_core.fusion.smoother import PoseFusion  # noqa: E402
+from camposer_core.fusion.offline import interpolate_trajectory  # noqa: E402
 from camposer_core.synthetic.odometry import base_trajectory  # noqa: E402
 from camposer_core.trajectory import Trajectory  # noqa: E402
 
@@ -53,10 +52,7 @@ def prepare(work: Path, demo: Path, config: Path, fresh: bool) -> float | None:
     """Train the relative regressor and evaluate the demo's model with it into ``work`` (laid
     out like a demo folder for bench_fusion's loader); training seconds, None when reused."""
     dataset = demo / "dataset"
-    (work / "building").mkdir(parents=True, exist_ok=True)
-    gt = work / "building" / "groundtruth.csv"
-    if not gt.exists():
-        gt.symlink_to((demo / "building" / "groundtruth.csv").resolve())
+    demo_like(work, demo)
     log = work / "log.txt"
     seconds = None
     if fresh or not (work / "model" / "best.pt").is_file():
@@ -91,11 +87,6 @@ def localize_lap(demo: Path, relative: Path | None, order: list[str], relative_c
     )
 
 
-def fuse(fixes: Trajectory, covs: np.ndarray, odo, base_gt):
-    run = replay(PoseFusion(FusionConfig(), SYNTHETIC_EXTRINSICS), fixes, odo, covs, fix_latency_s=0.15)
-    return run, evaluate_run(run, base_gt)
-
-
 def score(
     name: str, demo: Path, relative: Path | None, train_poses, seed: int, relative_config=None
 ) -> tuple[dict, list[dict]]:
@@ -104,9 +95,9 @@ def score(
     base_gt = base_trajectory(lap)
     pos, quat, covs, timings = localize_lap(demo, relative, list(lap_fixes.frames), relative_config)
     fixes = Trajectory(lap_fixes.frames, lap_fixes.timestamps, pos, quat)
-    _, clean = fuse(fixes, covs, odo, base_gt)
+    _, clean = run_core(FusionConfig(), fixes, covs, odo, base_gt, 0.15)
     bad_fixes, bad = with_outliers(fixes, 0.10, seed)
-    run, dirty = fuse(bad_fixes, covs, odo, base_gt)
+    run, dirty = run_core(FusionConfig(), bad_fixes, covs, odo, base_gt, 0.15)
     caught_at = set(np.round(np.asarray(run.stats.rejected_stamps), 6))
     gp, _, _ = interpolate_trajectory(lap, fixes.timestamps)
     slope, corr = training_path_pull(fixes, gp, train_poses)

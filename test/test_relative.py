@@ -104,7 +104,7 @@ def test_refiner_composes_neighbour_poses(tiny_pose_dataset):
     assert refiner.refine(image, far) is far
 
 
-def test_relative_training_refiner_and_evaluate(tmp_path, tiny_pose_dataset, tiny_checkpoint, capsys):
+def test_relative_training_refiner_and_evaluate(tmp_path, tiny_pose_dataset, tiny_checkpoint, capsys, caplog):
     """A relative MeNet trains on nearby pairs; its validation statistics are of single-
     neighbour absolute poses; Localizer and `camposer evaluate --relative` use it."""
     from camposer_core.cli import main as cli_main
@@ -119,7 +119,7 @@ def test_relative_training_refiner_and_evaluate(tmp_path, tiny_pose_dataset, tin
     assert ck.error_stats.position_median_m < 3.0
 
     loc = Localizer.from_checkpoint(tiny_checkpoint, relative=r.best_checkpoint)
-    assert isinstance(loc.refiners[0], RelativeRefiner)
+    assert isinstance(loc.refiners[0], RelativeRefiner) and loc.refiners[0].database_split == "train"
     folder = DatasetFolder.open(tiny_pose_dataset)
     est = loc.localize(folder.load_image(folder.poses("test").frames[0]))
     assert np.all(np.isfinite(est.position)) and "relative" in est.timings_ms
@@ -129,6 +129,12 @@ def test_relative_training_refiner_and_evaluate(tmp_path, tiny_pose_dataset, tin
     argv = ["evaluate", str(tiny_checkpoint), str(tiny_pose_dataset), "--out", str(out), "--no-baseline"]
     assert cli_main([*argv, "--refine", "off", "--relative", str(r.best_checkpoint)]) == 0
     assert "(relative)" in capsys.readouterr().out
+    with caplog.at_level("WARNING"):  # scoring the database's own split is not held out: said so
+        assert (
+            cli_main([*argv, "--force", "--split", "train", "--refine", "off", "--relative", str(r.best_checkpoint)])
+            == 0
+        )
+    assert "holds the relative regressor's database images" in caplog.text
     assert cli_main([*argv, "--force", "--relative", str(tmp_path / "missing.pt")]) == 1
     assert "missing.pt" in capsys.readouterr().err
 

@@ -63,9 +63,8 @@ def evaluate_checkpoint(
     checkpoint = Path(checkpoint)
     if metrics_csv is None and (checkpoint.parent / "metrics.csv").is_file():
         metrics_csv = checkpoint.parent / "metrics.csv"
-    if relative is not None:
-        _check_relative_database(relative, dataset, split)
     loc = Localizer.from_checkpoint(checkpoint, device=device, relative=relative)
+    _warn_if_database_split(loc, split)
     pred = predict_split(loc, dataset, split, batch, progress=progress)
     name = checkpoint.name if relative is None else f"{checkpoint.name} + {Path(relative).name} (relative)"
     label = label or f"{name} on {dataset.root.name}/{split}"
@@ -82,21 +81,17 @@ def evaluate_checkpoint(
     return report
 
 
-def _check_relative_database(relative, dataset, split: str) -> None:
-    """Warn when the split being scored is the relative regressor's database (its own training
-    split): each query then finds itself among its neighbours, not a held-out result."""
+def _warn_if_database_split(localizer, split: str) -> None:
+    """Warn when the split being scored is a relative refiner's database (its training split):
+    each query then finds itself among its neighbours, not a held-out result."""
     import logging
 
-    from ..training.checkpoint import Checkpoint
-
-    db_split = Checkpoint.load(relative).training.get("config", {}).get("data", {}).get("train_split", "train")
-    if split in (db_split, "all"):
-        logging.getLogger(__name__).warning(
-            "%s: split %r holds the relative regressor's database images (%r): not a held-out result",
-            relative,
-            split,
-            db_split,
-        )
+    for refiner in localizer.refiners:
+        db_split = getattr(refiner, "database_split", None)
+        if db_split is not None and split in (db_split, "all"):
+            logging.getLogger(__name__).warning(
+                "split %r holds the relative regressor's database images (%r): not a held-out result", split, db_split
+            )
 
 
 def refine_predictions(localizer, pred, dataset, split: str, refine_config=None, progress: bool = True):

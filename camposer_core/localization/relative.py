@@ -63,7 +63,10 @@ class RelativeConfig:
 class RelativeRefiner:
     """A Localizer refiner (see module docstring). ``images``: ``(N, H, W, 3)`` uint8 database
     images at the model's input size; ``positions`` ``(N, 3)`` camera centres (map frame, m) and
-    ``quaternions`` ``(N, 4)`` camera-to-world (w, x, y, z) of those images."""
+    ``quaternions`` ``(N, 4)`` camera-to-world (w, x, y, z) of those images; ``database_split``:
+    the dataset split they are (None when unknown), so a scorer can tell a held-out result."""
+
+    database_split: str | None = None
 
     def __init__(self, model, transform, images, positions, quaternions, covariance, config=None, device="cpu"):
         self.device = torch.device(device)
@@ -113,7 +116,9 @@ class RelativeRefiner:
         if len(db) == 0:
             raise ValueError(f"{root}: split {split!r} (the relative refiner's database) is empty")
         model = ck.build_model(device, source=str(path))
-        return cls(model, ck.transform, db.images, db.positions, db.quaternions, ck.covariance(), config, device)
+        refiner = cls(model, ck.transform, db.images, db.positions, db.quaternions, ck.covariance(), config, device)
+        refiner.database_split = split
+        return refiner
 
     def refine(self, image_rgb: np.ndarray, estimate):
         """``estimate`` corrected against its nearest database images; unchanged when it has no
