@@ -11,6 +11,8 @@ PREFIX := $(abspath $(VENV))
 SHARE  := $(VENV)/share/camposer
 PYTEST_ARGS ?= -n 2
 DEMO_OUT ?= demo_output
+# Free space a new .venv wants (torch's x86_64 build alone is ~5.5 GB), in KiB; below it: a warning.
+VENV_NEEDS_KB := 8388608
 
 # What ROS 2 needs at run time (also set by test/conftest.py for direct pytest runs).
 export AMENT_PREFIX_PATH := $(PREFIX)$(if $(AMENT_PREFIX_PATH),:$(AMENT_PREFIX_PATH))
@@ -31,6 +33,10 @@ install: $(STAMP)
 $(STAMP): setup.py setup.cfg package.xml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "camposer needs Python >= 3.10, $(PYTHON) is " + sys.version.split()[0])'
 	@if [ ! -x $(PY) ]; then \
+	  free_kb=$$(df -Pk . | awk 'NR==2 {print $$4}'); \
+	  if [ -n "$$free_kb" ] && [ "$$free_kb" -lt $(VENV_NEEDS_KB) ]; then \
+	    echo "warning: $$((free_kb / 1048576)) GB free in $(abspath .); $(VENV) needs about 7 GB (torch)," \
+	         "the install may stop with 'No space left on device'"; fi; \
 	  echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV) && \
 	  $(PY) -m pip install --quiet --upgrade "pip>=24" "setuptools>=70" wheel; fi
 	$(PY) -m pip install --quiet -e ".[ros,dev]"

@@ -2,6 +2,7 @@
 stamp in the map frame, equal to the core Localizer on the same image; bad messages are logged
 and skipped; a missing model refuses to start."""
 
+import contextlib
 import time
 
 import numpy as np
@@ -60,6 +61,21 @@ class Collector:
         return {conv.stamp_to_ns(m.header.stamp): m for m in self.msgs[topic]}
 
 
+@contextlib.contextmanager
+def localizer_node(params, ros_env, tmp_path, msg_type=Image, topic="/camera/image_raw", qos=SENSOR_DATA):
+    """The localizer node with ``params`` in a subprocess, a client session collecting its
+    outputs and an image publisher it subscribes to: yields ``(proc, ros, collector, pub)``
+    once the node is ready; stops both on the way out."""
+    with (
+        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
+        RosSession("test_client") as ros,
+    ):
+        col = Collector(ros)
+        pub = ros.node.create_publisher(msg_type, topic, qos)
+        _wait_ready(ros, pub, proc)
+        yield proc, ros, col, pub
+
+
 def _wait_ready(ros, pub, proc):
     """Until the node subscribes to our images and its pose publisher reaches us."""
     ros.spin_until(
@@ -93,13 +109,7 @@ def test_poses_match_the_core_localizer(tiny_checkpoint, walkable_yaml, test_ima
         "path_period_s": 0.2,
         "diagnostics_period_s": 0.3,
     }
-    with (
-        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
-        RosSession("test_client") as ros,
-    ):
-        col = Collector(ros)
-        pub = ros.node.create_publisher(Image, "/camera/image_raw", SENSOR_DATA)
-        _wait_ready(ros, pub, proc)
+    with localizer_node(params, ros_env, tmp_path) as (proc, ros, col, pub):
         stamps = []
         for i, img in enumerate(test_images[:4]):
             ns = 1_700_000_000_000_000_000 + i * 100_000_000 + 7
@@ -151,13 +161,7 @@ def test_bad_messages_are_logged_and_skipped(tiny_checkpoint, test_images, ros_e
     # Reliable image QoS and one bad message at a time: the node keeps only the newest frame,
     # so two messages sent back to back may legitimately replace each other before inference.
     params = {"model_path": str(tiny_checkpoint), "image_qos": "reliable"}
-    with (
-        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
-        RosSession("test_client") as ros,
-    ):
-        col = Collector(ros)
-        pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
-        _wait_ready(ros, pub, proc)
+    with localizer_node(params, ros_env, tmp_path, qos=RELIABLE) as (proc, ros, col, pub):
         bad = conv.numpy_to_image(img, "rgb8", conv.ns_to_stamp(1), "cam")
         bad.encoding = "yuv422_weird"
         pub.publish(bad)
@@ -191,13 +195,9 @@ def test_compressed_input_and_corrupt_jpeg(tiny_checkpoint, test_images, ros_env
         "image_topic": "/camera/image_raw/compressed",
         "image_qos": "reliable",
     }
-    with (
-        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
-        RosSession("test_client") as ros,
-    ):
-        col = Collector(ros)
-        pub = ros.node.create_publisher(CompressedImage, "/camera/image_raw/compressed", RELIABLE)
-        _wait_ready(ros, pub, proc)
+    with localizer_node(
+        params, ros_env, tmp_path, CompressedImage, topic="/camera/image_raw/compressed", qos=RELIABLE
+    ) as (proc, ros, col, pub):
         corrupt = CompressedImage(format="jpeg")
         corrupt.header.stamp = conv.ns_to_stamp(5)
         corrupt.data = b"\xff\xd8\xff\xe0 definitely not a jpeg"
@@ -234,13 +234,7 @@ def test_slow_inference_drops_old_frames_instead_of_queueing(tiny_checkpoint, te
         "image_qos": "reliable",
         "diagnostics_period_s": 0.25,
     }
-    with (
-        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
-        RosSession("test_client") as ros,
-    ):
-        col = Collector(ros)
-        pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
-        _wait_ready(ros, pub, proc)
+    with localizer_node(params, ros_env, tmp_path, qos=RELIABLE) as (proc, ros, col, pub):
         stamps = [10_000_000_000 + i * 40_000_000 for i in range(25)]  # 1 s of 25 Hz
         for ns in stamps:
             pub.publish(conv.numpy_to_image(test_images[0], "rgb8", conv.ns_to_stamp(ns), "cam"))
@@ -279,13 +273,7 @@ def test_refinement_without_a_model_publishes_refined_poses_and_nothing_when_los
         "max_position_std_m": 0.15,
         "diagnostics_period_s": 0.3,
     }
-    with (
-        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
-        RosSession("test_client") as ros,
-    ):
-        col = Collector(ros)
-        pub = ros.node.create_publisher(Image, "/camera/image_raw", SENSOR_DATA)
-        _wait_ready(ros, pub, proc)
+    with localizer_node(params, ros_env, tmp_path) as (proc, ros, col, pub):
         stamps = []
         images = [ds.load_image(test.frames[i]) for i in idx] + [np.full((120, 160, 3), 90, np.uint8)]
         for k, img in enumerate(images):
@@ -338,13 +326,7 @@ def test_relative_model_corrects_poses_in_the_node(tiny_checkpoint, tiny_pose_da
         "diagnostics_period_s": 0.3,
         "image_qos": "reliable",
     }
-    with (
-        NodeProcess("localizer_node", params, env=ros_env, log_path=tmp_path / "node.log") as proc,
-        RosSession("test_client") as ros,
-    ):
-        col = Collector(ros)
-        pub = ros.node.create_publisher(Image, "/camera/image_raw", RELIABLE)
-        _wait_ready(ros, pub, proc)
+    with localizer_node(params, ros_env, tmp_path, qos=RELIABLE) as (proc, ros, col, pub):
         stamps = []
         for i, img in enumerate(test_images[:3]):
             ns = 1_700_000_000_000_000_000 + i * 100_000_000
