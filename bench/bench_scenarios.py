@@ -1,5 +1,6 @@
-"""Per-scenario accuracy on the default building's query walks: regressor, retrieval baseline
-and PnP-refined (when the dataset has a localization map), one table.
+"""Per-scenario accuracy on the default building's query walks: regressor, retrieval baseline,
+relative-corrected regressor (with --relative) and PnP-refined (when the dataset has a
+localization map), one table.
 
 Uses a finished demo folder (trained model + dataset of the seed-0 default building, e.g.
 /work/demo_ref) and a building folder holding ``queries/<name>/`` (``camposer synth
@@ -8,7 +9,7 @@ held-out lap (its ``test`` split, clean frames) is added as the ``heldout-clean`
 the effect of camera realism alone shows against ``retrace``.
 
     .venv/bin/python bench/bench_scenarios.py --demo /work/demo_ref --queries-dir /tmp/q [--render]
-        [--max-frames 300] [--out bench/results/scenarios.md]
+        [--relative RELATIVE.pt] [--no-refined] [--max-frames 300] [--out bench/results/scenarios.md]
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def _heldout_rows(methods, dataset, max_frames) -> list[ScenarioResult]:
     rows = []
     for name, fn in methods.items():
         t0 = time.perf_counter()
-        p, q = fn(images)
+        p, q = fn(images)[:2]  # methods with covariances return them third
         s = summarize_errors(position_error(p, gt.positions[idx]), rotation_error_deg(q, gt.quaternions[idx]))
         rows.append(ScenarioResult("heldout-clean", name, s, time.perf_counter() - t0))
     return rows
@@ -63,6 +64,10 @@ def main() -> int:
     ap.add_argument("--dataset", help="dataset folder (default: DEMO/dataset); needs localization_map.npz for refined")
     ap.add_argument("--render", action="store_true", help="render the query walks of the seed-0 default building")
     ap.add_argument("--scenarios", default="all", help="comma list (default: all)")
+    ap.add_argument(
+        "--relative", help="relative regressor checkpoint (MeNet, data.pairs: nearby): adds the relative rows"
+    )
+    ap.add_argument("--no-refined", action="store_true", help="leave out the PnP-refined rows (the slowest)")
     ap.add_argument("--max-frames", type=int, default=0, help="evaluate every k-th frame, at most this many")
     ap.add_argument("--out", help="also write the table (markdown) here")
     args = ap.parse_args()
@@ -89,7 +94,7 @@ def main() -> int:
     dataset = DatasetFolder.open(args.dataset or demo / "dataset")
     ckpt = _checkpoint(demo)
     print(f"model {ckpt}; retrieval index: {len(dataset.poses('train'))} train frames of {dataset.root}")
-    methods = standard_methods(ckpt, dataset)
+    methods = standard_methods(ckpt, dataset, refine=not args.no_refined, relative=args.relative)
     print("methods:", ", ".join(methods), "" if "refined" in methods else "(no refined: the dataset has no map)")
     max_frames = args.max_frames or None
     rows = _heldout_rows(methods, dataset, max_frames)

@@ -125,6 +125,17 @@ def test_relative_training_refiner_and_evaluate(tmp_path, tiny_pose_dataset, tin
     assert np.all(np.isfinite(est.position)) and "relative" in est.timings_ms
     assert np.all(np.diag(est.covariance) >= np.diag(ck.covariance()) - 1e-12)
 
+    # the scenario table's "relative" method is that Localizer, batched, with its covariances
+    from camposer_core.evaluation.scenarios import standard_methods
+
+    methods = standard_methods(tiny_checkpoint, folder, refine=False, relative=r.best_checkpoint)
+    assert list(methods) == ["regressor", "retrieval", "relative"]
+    images = [folder.load_image(f) for f in folder.poses("test").frames[:3]]
+    p, q, cov = methods["relative"](images)
+    np.testing.assert_allclose(p[0], est.position, atol=1e-5)
+    assert cov.shape == (3, 6, 6) and np.all(np.isfinite(cov))
+    assert not np.allclose(p, methods["regressor"](images)[0], atol=1e-4)
+
     out = tmp_path / "eval"
     argv = ["evaluate", str(tiny_checkpoint), str(tiny_pose_dataset), "--out", str(out), "--no-baseline"]
     assert cli_main([*argv, "--refine", "off", "--relative", str(r.best_checkpoint)]) == 0

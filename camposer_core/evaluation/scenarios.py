@@ -6,7 +6,7 @@ of every query walk (:mod:`camposer_core.synthetic.queries`); errors are per-fra
 metres and geodesic degrees against the walk's exact ground truth, summarised as
 :class:`~camposer_core.geometry.ErrorSummary` (median / p90, % within 0.25 m and 2°).
 
-    methods = standard_methods(checkpoint, dataset)          # regressor, retrieval (+ refined)
+    methods = standard_methods(checkpoint, dataset)          # regressor, retrieval (+ relative, refined)
     results = evaluate_scenarios(load_query_walks(building), methods)
     print(format_table(results))
 
@@ -36,7 +36,15 @@ __all__ = ["ScenarioResult", "evaluate_scenarios", "format_table", "standard_met
 log = logging.getLogger(__name__)
 
 Method = Callable[[Sequence[np.ndarray]], tuple[np.ndarray, ...]]  # (positions, quaternions[, covariances])
-METHOD_ORDER = ("regressor", "retrieval", "refined", "regressor + odometry", "refined + odometry")
+METHOD_ORDER = (
+    "regressor",
+    "retrieval",
+    "relative",
+    "refined",
+    "regressor + odometry",
+    "relative + odometry",
+    "refined + odometry",
+)
 FIX_LATENCY_S = 0.15  # fix arrival after its image stamp in the fusion replay, s (as bench_fusion)
 
 
@@ -72,9 +80,11 @@ def _localizer_method(localizer, batch: int = 32) -> Method:
     return run
 
 
-def standard_methods(checkpoint=None, dataset=None, refine: bool = True) -> dict[str, Method]:
+def standard_methods(checkpoint=None, dataset=None, refine: bool = True, relative=None) -> dict[str, Method]:
     """``regressor`` (the checkpoint, raw), ``retrieval`` (nearest train thumbnail of
-    ``dataset``) and, with ``refine`` and a localization map in the dataset
+    ``dataset``), with a ``relative`` checkpoint (MeNet, ``data.pairs: nearby``) ``relative``:
+    the regressor corrected against its training images (:mod:`camposer_core.localization.relative`,
+    database read from ``dataset``) and, with ``refine`` and a localization map in the dataset
     (``camposer map-index``), ``refined``: the regressor prior + PnP against the map without
     the dataset's ``test`` split (the held-out lap that ``retrace`` / ``people`` walk again)."""
     methods: dict[str, Method] = {}
@@ -87,6 +97,13 @@ def standard_methods(checkpoint=None, dataset=None, refine: bool = True) -> dict
 
         base = RetrievalBaseline().fit(dataset, "train")
         methods["retrieval"] = base.predict
+    if relative is not None and checkpoint is not None:
+        from ..localization.relative import RelativeRefiner
+        from ..localizer import Localizer
+
+        root = getattr(dataset, "root", dataset)
+        refiner = RelativeRefiner.from_checkpoint(relative, dataset=root)
+        methods["relative"] = _localizer_method(Localizer.from_checkpoint(checkpoint, relative=refiner), batch=8)
     if refine and checkpoint is not None and dataset is not None:
         refined = _refined_method(checkpoint, dataset)
         if refined is not None:
