@@ -54,11 +54,23 @@ def test_config_yaml_round_trip_and_errors(tmp_path):
         load_config(bad)
 
 
-def test_demo_config_loads():
+def test_shipped_training_configs_load():
+    """config/train_*.yaml parse into TrainConfig (a typo'd key is an error there); the relative
+    recipe is a nearby-pair MeNet whose images each get their own photometric draw."""
     from pathlib import Path
 
-    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "train_demo.yaml")
+    from camposer_core.training.data import make_augmenter
+
+    config = Path(__file__).resolve().parents[1] / "config"
+    cfg = load_config(config / "train_demo.yaml")
     assert cfg.model.backbone and cfg.epochs >= 1
+    rel = load_config(config / "train_relative_demo.yaml")
+    assert rel.model.kind == "menet" and rel.data.pairs == "nearby"
+    assert rel.augment.brightness > 0 and rel.augment.channel_jitter > 0
+    aug = make_augmenter(rel.augment, rel.data.width, rel.data.height)
+    image = torch.full((3, rel.data.height, rel.data.width), 128, dtype=torch.uint8)
+    torch.manual_seed(0)
+    assert not torch.equal(aug(image), aug(image))  # independent draws per call (per image of a pair)
 
 
 def test_tuples_stay_inside_recordings():
