@@ -27,6 +27,7 @@ from camposer_core.evaluation.scenarios import (  # noqa: E402
     ScenarioResult,
     evaluate_scenarios,
     format_table,
+    plot_scenarios_of_dataset,
     standard_methods,
 )
 from camposer_core.geometry import position_error, rotation_error_deg, summarize_errors  # noqa: E402
@@ -53,7 +54,7 @@ def _heldout_rows(methods, dataset, max_frames) -> list[ScenarioResult]:
         t0 = time.perf_counter()
         p, q = fn(images)[:2]  # methods with covariances return them third
         s = summarize_errors(position_error(p, gt.positions[idx]), rotation_error_deg(q, gt.quaternions[idx]))
-        rows.append(ScenarioResult("heldout-clean", name, s, time.perf_counter() - t0))
+        rows.append(ScenarioResult("heldout-clean", name, s, time.perf_counter() - t0, "", gt.positions[idx], p))
     return rows
 
 
@@ -70,6 +71,7 @@ def main() -> int:
     ap.add_argument("--no-refined", action="store_true", help="leave out the PnP-refined rows (the slowest)")
     ap.add_argument("--max-frames", type=int, default=0, help="evaluate every k-th frame, at most this many")
     ap.add_argument("--out", help="also write the table (markdown) here")
+    ap.add_argument("--plots", help="also draw each walk's errors along its path into this folder (<scenario>.png)")
     args = ap.parse_args()
 
     from camposer_core.dataset import DatasetFolder
@@ -102,6 +104,9 @@ def main() -> int:
     table = format_table(rows)
     print()
     print(table)
+    if args.plots:
+        for path in plot_scenarios_of_dataset(rows, args.plots, dataset):
+            print("plot:", path)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(table + "\n")

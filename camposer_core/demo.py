@@ -17,6 +17,7 @@ redoes everything)::
                  node over DDS: errors, latency, dropped frames      (camposer bag write / eval)
     scenarios/   query walks that do not retrace the mapping walk (offset path, robot camera,
                  changed light, people; camera realism on all), each method per scenario
+                 (table.md) and where on each walk it is wrong (<walk>.png)
                  (camposer synth --queries; evaluation.scenarios)
     SUMMARY.md   the numbers and where the pictures are
 
@@ -264,11 +265,16 @@ def _replay(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> dict | 
 
 def _scenarios(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> str | None:
     """Render the query walks of the demo's building and tabulate each method per scenario
-    (``scenarios/table.md``)."""
+    (``scenarios/table.md``, one ``<walk>.png`` each)."""
     if not cfg.scenarios:
         return None
     if _prepare(cfg, folder, f"scenarios ({', '.join(cfg.scenarios)})"):
-        from .evaluation.scenarios import evaluate_scenarios, format_table, standard_methods
+        from .evaluation.scenarios import (
+            evaluate_scenarios,
+            format_table,
+            plot_scenarios_of_dataset,
+            standard_methods,
+        )
         from .synthetic import SynthConfig, generate_scene
         from .synthetic.queries import write_query_walk
 
@@ -287,6 +293,7 @@ def _scenarios(cfg: DemoConfig, dataset, checkpoint: Path, folder: Path) -> str 
             for r in results
         ]
         (folder / "results.json").write_text(json.dumps(rows, indent=1))
+        plot_scenarios_of_dataset(results, folder, dataset)
         print(table)
         _mark_done(cfg, folder, {"render_seconds": render_s, "evaluate_seconds": time.perf_counter() - t1})
     table = folder / "table.md"
@@ -464,6 +471,8 @@ def _write_summary(
         lines.append(f"- evaluation: `{png.relative_to(out)}`")
     for png in sorted((out / "replay").rglob("*.png")):
         lines.append(f"- replay: `{png.relative_to(out)}`")
+    for png in sorted((out / "scenarios").glob("*.png")):
+        lines.append(f"- query walk, error along the path per method: `{png.relative_to(out)}`")
     done_before = f"; done in an earlier run, skipped: {', '.join(skipped)}" if skipped else ""
     lines += ["", f"Total time {seconds / 60:.1f} min{done_before}."]
     serve = f"camposer serve --model {(out / 'model' / 'best.pt').resolve()} --map {(out / 'building' / 'walkable.yaml').resolve()}"

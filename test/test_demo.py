@@ -57,6 +57,9 @@ def test_demo_runs_every_stage_resumes_and_sets_aside(tmp_path):
     for name in ("robot", "people"):
         assert f"| {name} | regressor |" in table and f"| {name} | retrieval |" in table, name
     assert "Query walks" in summary and "| people | retrieval |" in summary
+    for name in ("robot", "people"):  # and a picture of each walk, listed in the summary
+        assert (out / "scenarios" / f"{name}.png").stat().st_size > 20_000
+        assert f"scenarios/{name}.png" in summary
 
     # A second run skips every finished stage and leaves their outputs untouched.
     mtime = (out / "model" / "best.pt").stat().st_mtime_ns

@@ -269,6 +269,17 @@ def test_per_scenario_table_scores_methods_on_the_query_walks(tmp_path, syntheti
     # the retrace lap is what the mapping laps saw; the robot's low camera is not
     assert by[("retrace", "retrieval")].summary.position_median_m < 1.0
     assert by[("robot", "retrieval")].summary.within_025m_2deg <= by[("retrace", "retrieval")].summary.within_025m_2deg
+    # per-frame positions are kept for the pictures, consistent with the summaries
+    for r in results:
+        err = np.linalg.norm(r.positions - r.ground_truth, axis=1)
+        assert len(err) == r.summary.count and np.median(err) == pytest.approx(r.summary.position_median_m)
+    from camposer_core.dataset import DatasetFolder
+    from camposer_core.evaluation.scenarios import plot_scenarios_of_dataset
+
+    pngs = plot_scenarios_of_dataset(results, tmp_path / "plots", DatasetFolder.open(small_dataset))
+    assert sorted(p.name for p in pngs) == ["retrace.png", "robot.png"]
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
     table = format_table(results)
     assert (
         table.count("\n") == 1 + 8

@@ -6,6 +6,8 @@
   snapped, with the (0.25, 0.5, 1 m) thresholds marked.
 * :func:`plot_loss_curves`: training loss and validation position error per epoch from a
   training ``metrics.csv``.
+* :func:`plot_scenario`: one query walk, a panel per method, each frame's true position
+  coloured by that method's position error (where on the walk it fails).
 
 All positions are map-frame metres, top-down (x right, y up).
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_topdown", "plot_error_cdf", "plot_loss_curves", "read_metrics_csv"]
+__all__ = ["plot_topdown", "plot_error_cdf", "plot_loss_curves", "plot_scenario", "read_metrics_csv"]
 
 
 def _plt():
@@ -214,4 +216,65 @@ def plot_loss_curves(metrics_csv, path) -> Path:
     ax.legend(handles, labels, loc="upper right", fontsize=8)
     ax.set_title(f"training curves ({Path(metrics_csv).name})")
     fig.tight_layout()
+    return _save(fig, path)
+
+
+SCENARIO_ERROR_RANGE_M = (0.01, 10.0)  # colour scale of plot_scenario (log), metres
+
+
+def plot_scenario(name, results, path, walkable_map=None, mapping_positions=None) -> Path:
+    """Top-down panels, one per :class:`~camposer_core.evaluation.scenarios.ScenarioResult` of
+    the query walk ``name`` (each with ``ground_truth`` / ``positions``): the walk's true camera
+    centres coloured by the method's position error on a log scale (green 1 cm ... red 10 m;
+    a frame without a finite estimate is a black x), the mapping walk's cameras in grey."""
+    plt = _plt()
+    from matplotlib.colors import LogNorm
+
+    from ..walkable.render import draw_walkable
+
+    gts = [np.asarray(r.ground_truth, float) for r in results]
+    pts = np.concatenate([g[:, :2] for g in gts])
+    lo, hi = pts.min(0), pts.max(0)
+    if walkable_map is not None:
+        x0, x1, y0, y1 = walkable_map.extent
+        lo, hi = np.minimum(lo, [x0, y0]), np.maximum(hi, [x1, y1])
+    lo, hi = lo - 0.5, hi + 0.5
+    cols = min(3, len(results))
+    rows = math.ceil(len(results) / cols)
+    aspect = float(np.clip((hi[1] - lo[1]) / max(hi[0] - lo[0], 1e-9), 0.3, 2.0))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(5.2 * cols + 1.0, (5.2 * aspect + 0.8) * rows), squeeze=False, layout="constrained"
+    )
+    norm = LogNorm(*SCENARIO_ERROR_RANGE_M, clip=True)
+    sc = None
+    for ax, r, gt in zip(axes.flat, results, gts):
+        if walkable_map is not None:
+            draw_walkable(ax, walkable_map, alpha=0.6)
+        if mapping_positions is not None:
+            mp = np.asarray(mapping_positions, float)
+            ax.plot(mp[:, 0], mp[:, 1], ".", color="0.6", ms=1.5, label="mapping cameras", zorder=2)
+        err = np.linalg.norm(np.asarray(r.positions, float) - gt, axis=1)
+        ok = np.isfinite(err)
+        sc = ax.scatter(gt[ok, 0], gt[ok, 1], c=np.maximum(err[ok], 1e-3), cmap="RdYlGn_r", norm=norm, s=7, zorder=3)
+        if (~ok).any():
+            ax.scatter(
+                gt[~ok, 0], gt[~ok, 1], marker="x", color="k", s=14, zorder=4, label=f"{int((~ok).sum())} no pose"
+            )
+        s = r.summary
+        ax.set_title(
+            f"{r.method}: median {s.position_median_m:.2f} m, p90 {s.position_p90_m:.2f} m, "
+            f"{100 * s.within_025m_2deg:.0f} % <= 25 cm & 2 deg",
+            fontsize=9,
+        )
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_aspect("equal")
+        ax.set_xlabel("x [m]")
+        ax.set_ylabel("y [m]")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right", fontsize=7, framealpha=0.85)
+    for ax in list(axes.flat)[len(results) :]:
+        ax.set_visible(False)
+    fig.colorbar(sc, ax=axes, shrink=0.6, label="position error [m] (log)")
+    fig.suptitle(f"query walk '{name}': position error along the true path")
     return _save(fig, path)

@@ -24,14 +24,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..geometry import ErrorSummary, position_error, rotation_error_deg, summarize_errors
 from ..trajectory import Trajectory
 
-__all__ = ["ScenarioResult", "evaluate_scenarios", "format_table", "standard_methods", "METHOD_ORDER"]
+__all__ = [
+    "ScenarioResult",
+    "evaluate_scenarios",
+    "format_table",
+    "plot_scenarios",
+    "plot_scenarios_of_dataset",
+    "standard_methods",
+    "METHOD_ORDER",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +59,16 @@ FIX_LATENCY_S = 0.15  # fix arrival after its image stamp in the fusion replay, 
 @dataclass(frozen=True)
 class ScenarioResult:
     """Errors of one method on one scenario (``summary`` is None when the method failed,
-    with the reason in ``error``)."""
+    with the reason in ``error``). ``ground_truth`` / ``positions``: the scored frames' true and
+    estimated camera centres (``(N, 3)``, map frame, m) for plots; None when not kept."""
 
     scenario: str
     method: str
     summary: ErrorSummary | None
     seconds: float
     error: str = ""
+    ground_truth: np.ndarray | None = field(default=None, compare=False, repr=False)
+    positions: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def _localizer_method(localizer, batch: int = 32) -> Method:
@@ -197,7 +208,10 @@ def evaluate_scenarios(
                 summary = summarize_errors(
                     position_error(P, gt.positions[idx]), rotation_error_deg(Q, gt.quaternions[idx])
                 )
+            truth = gt.positions[idx]
             rows = [ScenarioResult(name, method, summary, secs[method], errors[method])]
+            if summary is not None:
+                rows = [replace(rows[0], ground_truth=truth, positions=P)]
             if summary is not None and cov[method] and walk.odometry is not None:
                 t0 = time.perf_counter()
                 fixes = Trajectory([str(i) for i in idx], gt.timestamps[idx], P, Q)
@@ -207,7 +221,11 @@ def evaluate_scenarios(
                         position_error(fp[ok], gt.positions[idx][ok]),
                         rotation_error_deg(fq[ok], gt.quaternions[idx][ok]),
                     )
-                    rows.append(ScenarioResult(name, f"{method} + odometry", fused, time.perf_counter() - t0))
+                    rows.append(
+                        ScenarioResult(
+                            name, f"{method} + odometry", fused, time.perf_counter() - t0, "", truth[ok], fp[ok]
+                        )
+                    )
                 except ValueError as exc:  # e.g. never initialised: say so in the table
                     rows.append(ScenarioResult(name, f"{method} + odometry", None, time.perf_counter() - t0, str(exc)))
             results += rows
@@ -277,3 +295,33 @@ def format_table(results: list[ScenarioResult], markdown: bool = True) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     fmt = "  ".join(f"{{:{w}s}}" for w in widths)
     return "\n".join([fmt.format(*head)] + [fmt.format(*r) for r in rows])
+
+
+def plot_scenarios_of_dataset(results: list[ScenarioResult], folder, dataset) -> list:
+    """:func:`plot_scenarios` with the dataset's walkable map (when it has one) and its
+    ``train`` cameras as the mapping walk."""
+    from ..walkable import WalkableMap
+
+    walkable = WalkableMap.load(dataset.walkable_map_path) if dataset.walkable_map_path else None
+    return plot_scenarios(results, folder, walkable, dataset.poses("train").positions)
+
+
+def plot_scenarios(results: list[ScenarioResult], folder, walkable_map=None, mapping_positions=None) -> list:
+    """One picture per scenario, ``folder/<scenario>.png``
+    (:func:`~camposer_core.evaluation.plots.plot_scenario`): where on the walk each method is
+    wrong. ``mapping_positions``: the mapping walk's camera centres (``(M, 3)``, map frame, m),
+    drawn for reference. Returns the paths written."""
+    from pathlib import Path
+
+    from .plots import plot_scenario
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in dict.fromkeys(r.scenario for r in results):
+        rows = [r for r in results if r.scenario == name and r.positions is not None]
+        if rows:
+            order = {m: i for i, m in enumerate(METHOD_ORDER)}
+            rows.sort(key=lambda r: (order.get(r.method, 99), r.method))
+            paths.append(plot_scenario(name, rows, folder / f"{name}.png", walkable_map, mapping_positions))
+    return paths
